@@ -1,0 +1,118 @@
+"""MNIST as one uint8 tensor on the trial's device, and batches drawn by index there.
+
+No DataLoader, no workers, no per-sample transforms: a batch is one gather and
+one affine map, which is what keeps a 3M-parameter GAN from being input-bound.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+DATA_ENV = "GAN_DATA_DIR"
+
+
+class DataNotFoundError(RuntimeError):
+    """MNIST is absent and could not be downloaded."""
+
+
+def cache_dir() -> Path:
+    """Project cache (reference stats, downloads): $GAN_CACHE_DIR or ~/.cache/gan_core."""
+    return Path(os.environ.get("GAN_CACHE_DIR") or Path.home() / ".cache" / "gan_core").expanduser()
+
+
+def data_root() -> Path:
+    """The torchvision MNIST root: $GAN_DATA_DIR, else a folder in the project cache."""
+    env = os.environ.get(DATA_ENV)
+    if env:
+        root = Path(env).expanduser().resolve()
+        if not root.is_dir():
+            raise DataNotFoundError(f"{DATA_ENV}={env} is not a folder; point {DATA_ENV} at a "
+                                    f"torchvision MNIST root (one that holds MNIST/raw/)")
+        return root
+    return cache_dir() / "data"
+
+
+@lru_cache(maxsize=4)
+def _load_cpu(split: str) -> torch.Tensor:
+    from torchvision.datasets import MNIST
+
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    root = data_root()
+    try:
+        dataset = MNIST(str(root), train=split == "train", download=False)
+    except RuntimeError:
+        try:  # the real path for users: torchvision downloads and verifies md5s
+            dataset = MNIST(str(root), train=split == "train", download=True)
+        except Exception as err:
+            raise DataNotFoundError(
+                f"MNIST is not under {root}/MNIST/raw and the download failed "
+                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                f"set {DATA_ENV} to a folder that holds MNIST/raw/") from None
+    return dataset.data.reshape(-1, 784).contiguous()  # uint8 [N, 784]
+
+
+def load_mnist(split: str = "train", device: torch.device | str = "cpu") -> torch.Tensor:
+    """All images of a split as uint8 [N, 784] on ``device``."""
+    return _load_cpu(split).to(device)
+
+
+def to_unit_range(images_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float in [-1, 1], the generator's range."""
+    return images_u8.float().mul_(2.0 / 255.0).sub_(1.0)
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """Generator output in [-1, 1] -> uint8 pixels, as a saved PNG holds them.
+
+    uint8 = round((x + 1) / 2 · 255). (The course template's save_image on raw
+    tanh output clamps [-1, 0] to black; this mapping does not.)
+    """
+    return ((x.detach().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+class BatchSampler:
+    """Shuffled batches drawn by index on the data's device; one reshuffle per epoch.
+
+    drop_last keeps every batch the same shape, which compiled and graphed steps need.
+    """
+
+    def __init__(self, images_u8: torch.Tensor, batch_size: int, *, seed: int):
+        if batch_size > images_u8.shape[0]:
+            raise ValueError(f"batch_size {batch_size} exceeds the {images_u8.shape[0]} training images")
+        self.images = images_u8
+        self.batch_size = batch_size
+        self.batches_per_epoch = images_u8.shape[0] // batch_size
+        self.rng = torch.Generator(device="cpu").manual_seed(seed)
+        self.epoch = 0
+        self.position = 0
+        self._perm = self._shuffle()
+
+    def _shuffle(self) -> torch.Tensor:
+        # The permutation comes from a CPU generator so CPU and CUDA runs see the same order.
+        return torch.randperm(self.images.shape[0], generator=self.rng).to(self.images.device)
+
+    def next(self) -> torch.Tensor:
+        if self.position == self.batches_per_epoch:
+            self.epoch += 1
+            self.position = 0
+            self._perm = self._shuffle()
+        start = self.position * self.batch_size
+        self.position += 1
+        return to_unit_range(self.images[self._perm[start:start + self.batch_size]])
+
+    @property
+    def epochs_done(self) -> float:
+        return self.epoch + self.position / self.batches_per_epoch
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.get_state(), "epoch": self.epoch, "position": self.position,
+                "perm": self._perm.cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.set_state(state["rng"])
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self._perm = state["perm"].to(self.images.device)

@@ -1,0 +1,65 @@
+"""What a method is: its parameters and defaults, its discriminator, and its losses.
+
+compare_gan style: the D loss, G loss and penalties are looked up from config, so
+one class serves every loss × penalty × normalization; a method module only sets
+defaults or overrides the one piece that differs (SAN's split logits, WGAN's clip).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .. import losses
+from ..config import COMMON, Param, resolve
+from ..models import Discriminator
+
+
+class Method:
+    name: str = ""
+    loss: str = "minimax"
+    params: dict[str, Param] = {}
+    doc: str = ""
+
+    def __init__(self, name: str | None = None, *, loss: str | None = None,
+                 params: dict[str, Param] | None = None, doc: str = ""):
+        self.name = name or self.name
+        self.loss = loss or self.loss
+        self.params = {**type(self).params, **(params or {})}
+        self.doc = doc or self.doc
+
+    @property
+    def schema(self) -> dict[str, Param]:
+        return {**COMMON, **self.params}
+
+    def resolve(self, user: dict[str, Any] | None) -> dict:
+        return resolve(self.schema, user, method=self.name)
+
+    def build_discriminator(self, config: dict) -> nn.Module:
+        return Discriminator(dropout=config["d_dropout"], spectral_norm=config["d_spectral_norm"])
+
+    def critic(self, D: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The scalar logit that penalties and samplers (DRS) read."""
+        return D
+
+    def discriminator_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                           config: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        d_real, d_fake = D(real), D(fake)
+        loss = losses.LOSSES_DIS[self.loss](d_real, d_fake)
+        return loss + self.penalties(D, real, fake, config), {"d_real": d_real.mean(), "d_fake": d_fake.mean()}
+
+    def penalties(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor, config: dict) -> torch.Tensor:
+        total = real.new_zeros(())
+        if config["gp_lambda"] > 0:
+            total = total + config["gp_lambda"] * losses.gradient_penalty(self.critic(D), real, fake)
+        if config["r1_gamma"] > 0:
+            total = total + 0.5 * config["r1_gamma"] * losses.r1_penalty(self.critic(D), real)
+        return total
+
+    def after_discriminator_step(self, D: nn.Module, config: dict) -> None:
+        """Hook for constraints applied to D's weights after its update (WGAN's clip)."""
+
+    def generator_loss(self, D: nn.Module, fake: torch.Tensor, config: dict,
+                       next_real: Callable[[], torch.Tensor]) -> torch.Tensor:
+        return losses.LOSSES_GEN[self.loss](D(fake))

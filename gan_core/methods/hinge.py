@@ -1,0 +1,4 @@
+"""Hinge loss (Lim & Ye 2017; Miyato et al. 2018): hinge D loss, −D(G(z)) G loss."""
+from .base import Method
+
+METHOD = Method("hinge", loss="hinge", doc="Hinge discriminator loss and -D(G(z)) generator loss.")

@@ -1,0 +1,59 @@
+"""The evaluation protocol: samples -> uint8 -> features -> fid, precision, recall.
+
+Metric names: fid/precision/recall on Inception pool3 features, and the same with
+a _mnist suffix on the project's MNIST classifier. Every result carries the sample
+count it used, because FID is biased by it.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..data import quantize
+from ..models import LATENT_DIM
+from .features import EXTRACTORS, extract
+from .fid import frechet_distance, gaussian_stats
+from .precision_recall import precision_recall
+from .reference import K, load_reference
+
+EVAL_SEED = 1234  # fixed noise for evaluation, so reports along a run are comparable
+
+
+@torch.no_grad()
+def generate(generator: torch.nn.Module, n: int, *, seed: int = EVAL_SEED, batch: int = 5000) -> torch.Tensor:
+    """n generator samples as uint8 [n, 784], from seeded noise, on the generator's device."""
+    device = next(generator.parameters()).device
+    rng = torch.Generator(device="cpu").manual_seed(seed)
+    was_training = generator.training
+    generator.eval()
+    out = []
+    for start in range(0, n, batch):
+        z = torch.randn(min(batch, n - start), LATENT_DIM, generator=rng).to(device)
+        out.append(quantize(generator(z)).view(-1, 784))
+    generator.train(was_training)
+    return torch.cat(out)
+
+
+def score_images(images_u8: torch.Tensor, extractor_name: str, *, device: str = "cpu") -> dict[str, float]:
+    """fid/precision/recall of uint8 samples [n, 784] against n MNIST test images."""
+    n = images_u8.shape[0]
+    extractor = EXTRACTORS[extractor_name](device)
+    ref = load_reference(extractor, n)
+    feats = extract(extractor, images_u8)
+    mu, sigma = gaussian_stats(feats)
+    precision, recall = precision_recall(ref.features, feats.astype("float32"), K, real_radii=ref.radii)
+    suffix = "" if extractor_name == "inception" else f"_{extractor_name}"
+    return {f"fid{suffix}": frechet_distance(mu, sigma, ref.mu, ref.sigma),
+            f"precision{suffix}": precision, f"recall{suffix}": recall}
+
+
+def evaluate_generator(generator: torch.nn.Module, *, eval_samples: int, inception_samples: int = 0,
+                       seed: int = EVAL_SEED) -> dict[str, float]:
+    """MNIST-feature metrics always; Inception metrics when inception_samples > 0."""
+    device = str(next(generator.parameters()).device)
+    images = generate(generator, max(eval_samples, inception_samples), seed=seed)
+    metrics: dict[str, float] = {"eval_samples": eval_samples}
+    metrics.update(score_images(images[:eval_samples], "mnist", device=device))
+    if inception_samples:
+        metrics["inception_samples"] = inception_samples
+        metrics.update(score_images(images[:inception_samples], "inception", device=device))
+    return metrics

@@ -1,0 +1,60 @@
+"""The one feature-extraction step every metric shares: uint8 images -> float64 features.
+
+An extractor is named by what it is and the hash of its weights, so the
+reference-stat cache can never mix features from different networks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..data import to_unit_range
+
+
+@dataclass(frozen=True)
+class Extractor:
+    name: str            # "mnist" or "inception"
+    weights_hash: str
+    batch_size: int
+    embed: Callable[[torch.Tensor], torch.Tensor]  # uint8 [B, 784] on device -> float [B, D]
+    device: str
+
+
+def mnist_extractor(device: str = "cpu") -> Extractor:
+    from . import mnist_classifier
+
+    model = mnist_classifier.load(device)
+
+    def embed(images_u8: torch.Tensor) -> torch.Tensor:
+        return model.features(to_unit_range(images_u8).view(-1, 1, 28, 28))
+
+    return Extractor("mnist", mnist_classifier.feature_key(), 2000, embed, device)
+
+
+def inception_extractor(device: str = "cpu") -> Extractor:
+    from . import inception
+
+    model = inception.load(device)
+
+    def embed(images_u8: torch.Tensor) -> torch.Tensor:
+        # pytorch-fid reads PNGs as RGB in [0, 1]; grey MNIST becomes three equal channels.
+        x = images_u8.view(-1, 1, 28, 28).float().div_(255.0).expand(-1, 3, -1, -1)
+        return model(x)[0].flatten(1)
+
+    return Extractor("inception", inception.weights_hash(), 100, embed, device)
+
+
+EXTRACTORS = {"mnist": mnist_extractor, "inception": inception_extractor}
+
+
+@torch.no_grad()
+def extract(extractor: Extractor, images_u8: torch.Tensor) -> np.ndarray:
+    """Features of uint8 images [N, 784] (any device), batched, as float64 numpy."""
+    out = []
+    for start in range(0, images_u8.shape[0], extractor.batch_size):
+        batch = images_u8[start:start + extractor.batch_size].to(extractor.device)
+        out.append(extractor.embed(batch).double().cpu())
+    return torch.cat(out).numpy()

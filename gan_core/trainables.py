@@ -1,0 +1,52 @@
+"""One Ray Tune function trainable per method: ``tune.Tuner(trainables.san, ...)``.
+
+Each is a plain function of ``config`` (Ray's tune/examples style). It resumes from
+``tune.get_checkpoint()`` and, at every evaluation, calls ``tune.report`` with the
+metrics and a checkpoint folder holding checkpoint.pt and samples.png.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from . import loop, methods
+from .images import save_grid
+
+CHECKPOINT = "checkpoint.pt"
+SAMPLES = "samples.png"
+
+
+def _make(method: str):
+    def trainable(config: dict) -> None:
+        from ray import tune
+
+        resume = None
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is not None:
+            with checkpoint.as_directory() as folder:
+                resume = loop.load_checkpoint(Path(folder) / CHECKPOINT)
+
+        def report(metrics: dict, state: dict, samples_u8) -> None:
+            with tempfile.TemporaryDirectory() as folder:
+                loop.save_checkpoint(state, Path(folder) / CHECKPOINT)
+                save_grid(samples_u8, Path(folder) / SAMPLES)
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+        loop.run(method, config, report=report, resume=resume)
+
+    trainable.__name__ = trainable.__qualname__ = method
+    trainable.__doc__ = f"Ray Tune trainable for {method}: {methods.get(method).doc}"
+    return trainable
+
+
+vanilla = _make("vanilla")
+wgan = _make("wgan")
+wgan_gp = _make("wgan_gp")
+hinge = _make("hinge")
+san = _make("san")
+r1 = _make("r1")
+
+
+def get(method: str):
+    methods.get(method)  # clear error for unknown names
+    return globals()[method]
