@@ -4,6 +4,7 @@ Discriminator outputs are logits. Names follow torch-mimicry: <loss>_loss_dis / 
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -65,6 +66,39 @@ def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tenso
 def san_direction_loss_dis(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """SAN's ω term: Wasserstein loss on ⟨ω, h⁻(x)⟩; the method weights it by λ."""
     return wasserstein_loss_dis(real, fake)
+
+
+def mixture_log_likelihood(e: torch.Tensor, means: torch.Tensor, sigma: float) -> torch.Tensor:
+    """MD-GAN's log lk(e) = log Σ_i 1/C·N(e; μ_i, σ²I) per row, via logsumexp (lk underflows in high d)."""
+    components, dim = means.shape
+    sq_dist = (e.unsqueeze(1) - means).pow(2).sum(-1)  # not cdist: its gradient is NaN at distance 0
+    log_norm = -0.5 * dim * math.log(2 * math.pi * sigma ** 2) - math.log(components)
+    return torch.logsumexp(-0.5 * sq_dist / sigma ** 2, dim=1) + log_norm
+
+
+def mdgan_loss_dis(log_lk_real: torch.Tensor, log_lk_fake: torch.Tensor, log_lambda: float,
+                   eps: float = 1e-6) -> torch.Tensor:
+    """MD-GAN (Eghbal-zadeh et al. 2019): -E[log lk(D(x))] - E[log(λ − lk(D(G(z))))].
+
+    log(λ − lk) = log λ + log(1 − lk/λ), with lk/λ clamped to 1 − eps so the log stays finite.
+    """
+    ratio = torch.exp(log_lk_fake - log_lambda).clamp(max=1.0 - eps)
+    return -log_lk_real.mean() - (log_lambda + torch.log1p(-ratio)).mean()
+
+
+def mdgan_loss_gen(log_lk_fake: torch.Tensor) -> torch.Tensor:
+    """MD-GAN's generator loss: -E[log lk(D(G(z)))]."""
+    return -log_lk_fake.mean()
+
+
+def importance_weight_loss(w: torch.Tensor, critic_values: torch.Tensor, *, delta: torch.Tensor | float,
+                           lambda1: float, lambda2: float, m: float) -> torch.Tensor:
+    """Latent reweighting (Issenhuth et al. 2023), negated to minimize:
+    -(E[w(z)(D(G(z)) − Δ)] − λ1(E[w(z)] − 1)² − λ2 E[max(0, w(z) − m)²])."""
+    gain = (w * (critic_values - delta)).mean()
+    mass = (w.mean() - 1.0) ** 2
+    over = F.relu(w - m).pow(2).mean()
+    return -(gain - lambda1 * mass - lambda2 * over)
 
 
 LOSSES_DIS = {

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from ..config import ConfigError
 from .base import Method
-from . import hinge, r1, san, vanilla, wgan, wgan_gp
+from . import hinge, mdgan, r1, san, unrolled, vanilla, wgan, wgan_gp
 
-REGISTRY: dict[str, Method] = {m.METHOD.name: m.METHOD for m in (vanilla, wgan, wgan_gp, hinge, san, r1)}
+REGISTRY: dict[str, Method] = {
+    m.METHOD.name: m.METHOD for m in (vanilla, wgan, wgan_gp, hinge, san, r1, unrolled, mdgan)
+}
 
 
 def get(name: str) -> Method:

@@ -1,0 +1,28 @@
+# Two entry points: `make sweep` (the main job) and `make test`. Both build .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Pins checked together on the project's machines; override with CONSTRAINTS= to float.
+CONSTRAINTS ?= constraints.txt
+PIP_C := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
+# A laptop-sized study: 8 SAN trials, up to 3 epochs each, ASHA pruning on fid_mnist.
+SWEEP_ARGS ?= --num-samples 8 --max-epochs 3
+
+.PHONY: venv sweep test clean
+
+$(BIN)/gan: pyproject.toml $(CONSTRAINTS)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(PIP_C) -e ".[test,cluster]"
+	touch $@
+
+venv: $(BIN)/gan
+
+sweep: venv
+	$(BIN)/python sweeps/san_lambda_bs.py $(SWEEP_ARGS)
+
+test: venv
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .cache runs mlruns mlflow.db ray_results

@@ -1,0 +1,44 @@
+"""Shared by the bench scripts: the machine's description and a plain-text table."""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as `python bench/x.py` from a checkout without an install
+    sys.path.insert(0, str(ROOT))
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    """One line naming what the numbers were measured on."""
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    parts = [f"CPU: {cpu_model()}, {cores} cores usable, torch threads {torch.get_num_threads()}",
+             f"torch {torch.__version__}", f"Python {platform.python_version()}"]
+    if torch.cuda.is_available():
+        parts.append(f"GPU: {torch.cuda.get_device_name(0)}")
+    else:
+        parts.append("GPU: none (CUDA not available; no GPU rows measured)")
+    return " | ".join(parts)
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    """Rows under headers, columns padded; floats already formatted by the caller."""
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,105 @@
+"""MD-GAN, Mixture Density GAN (Eghbal-zadeh et al., CVPR 2019).
+
+D embeds x as e = D(x). A fixed mixture lk(e) = Σ_i 1/C·N(e; μ_i, σ²I), with means on
+the vertices of a regular simplex, scores it. D maximizes log lk(D(x)) + log(λ − lk(D(G(z))));
+G minimizes −log lk(D(G(z))). Each mode of the data can settle in its own component,
+which is what resists mode collapse.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .. import losses
+from ..config import ConfigError, Param
+from ..models import Discriminator
+from .base import Method
+
+
+def check_dims(components: int, dim: int) -> None:
+    if dim < components - 1:
+        raise ConfigError(f"md_dim must be >= md_components - 1 = {components - 1} "
+                          f"(a simplex of C vertices needs C - 1 dimensions), got {dim}")
+
+
+def simplex_vertices(components: int, dim: int, scale: float) -> torch.Tensor:
+    """C vertices of a regular simplex (edge scale·√2) centred at 0, as a [C, dim] tensor.
+
+    dim = C - 1 uses the simplex's own hyperplane; dim >= C pads zeros after C coordinates.
+    """
+    check_dims(components, dim)
+    centred = scale * (torch.eye(components, dtype=torch.float64) - 1.0 / components)
+    if dim == components - 1:
+        # The first C-1 centred vertices span the sum-zero hyperplane; QR gives it orthonormal axes.
+        basis, _ = torch.linalg.qr(centred[:, :-1])
+        return (centred @ basis).float()
+    return nn.functional.pad(centred, (0, dim - components)).float()
+
+
+class SimplexMixture(nn.Module):
+    """log lk(e) of the fixed mixture; ``log_max`` is log lk at a mean, lk's maximum when the
+    components are separated (scale ≳ σ): 1/C·N(0; 0, σ²I)·Σ_j exp(−‖μ_1 − μ_j‖²/2σ²)."""
+
+    def __init__(self, components: int, dim: int, scale: float, sigma: float):
+        super().__init__()
+        # Not persistent: the means follow from the config, and D's state_dict keeps the baseline keys.
+        self.register_buffer("means", simplex_vertices(components, dim, scale), persistent=False)
+        self.sigma = sigma
+        self.log_max = float(self(self.means[:1]))
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:
+        return losses.mixture_log_likelihood(e, self.means, self.sigma)
+
+
+class MDDiscriminator(Discriminator):
+    """The baseline MLP with an md_dim embedding head, scored by a fixed simplex mixture."""
+
+    def __init__(self, mixture: SimplexMixture, **kwargs):
+        super().__init__(out_dim=mixture.means.shape[1], **kwargs)
+        self.mixture = mixture
+
+    def log_likelihood(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mixture(self(x))
+
+
+class MDGAN(Method):
+    name = "mdgan"
+    loss = "mdgan"
+    doc = "D embeds into a fixed Gaussian mixture on a simplex; fakes are pushed off its modes."
+    params = {
+        "md_components": Param(10, int, low=2, high=100, help="mixture components C"),
+        "md_dim": Param(10, int, low=2, high=256, help="embedding dimension (>= md_components - 1)"),
+        "md_scale": Param(3.0, float, low=0.0, high=100.0, low_open=True,
+                          help="simplex size: vertices md_scale·√2 apart"),
+        "md_sigma": Param(1.0, float, low=0.0, high=100.0, low_open=True,
+                          help="shared isotropic std σ of the components"),
+        "md_lambda": Param(2.0, float, low=1.0, high=1e6, low_open=True,
+                           help="λ as a multiple of max lk (must exceed it, so > 1)"),
+    }
+
+    def resolve(self, user):
+        config = super().resolve(user)
+        check_dims(config["md_components"], config["md_dim"])
+        return config
+
+    def build_discriminator(self, config):
+        mixture = SimplexMixture(config["md_components"], config["md_dim"], config["md_scale"],
+                                 config["md_sigma"])
+        return MDDiscriminator(mixture, dropout=config["d_dropout"], spectral_norm=config["d_spectral_norm"])
+
+    def critic(self, D):
+        return D.log_likelihood
+
+    def discriminator_loss(self, D, real, fake, config):
+        lk_real, lk_fake = D.log_likelihood(real), D.log_likelihood(fake)
+        log_lambda = math.log(config["md_lambda"]) + D.mixture.log_max
+        loss = losses.mdgan_loss_dis(lk_real, lk_fake, log_lambda) + self.penalties(D, real, fake, config)
+        return loss, {"d_real": lk_real.mean(), "d_fake": lk_fake.mean()}
+
+    def generator_loss(self, D, fake, config, next_real):
+        return losses.mdgan_loss_gen(D.log_likelihood(fake))
+
+
+METHOD = MDGAN()

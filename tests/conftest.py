@@ -1,0 +1,26 @@
+"""Shared test setup: real MNIST and Inception weights from ../shared, a reference-stat
+cache that survives between tests (computing Inception stats is the slow part)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+os.environ.setdefault("GAN_DATA_DIR", str(SHARED / "data"))
+os.environ.setdefault("TORCH_HOME", str(SHARED / "torch_home"))
+os.environ.setdefault("GAN_CACHE_DIR", str(ROOT / ".cache" / "test"))
+
+# Keeps every CPU-only test run small and identical: Inception is ~150 ms per image here.
+TINY = {"inception_samples": 0, "eval_samples": 500}
+
+
+@pytest.fixture
+def env(tmp_path):
+    """Environment for subprocesses: the same data, weights and cache as this process."""
+    e = dict(os.environ)
+    e["PYTHONUNBUFFERED"] = "1"
+    return e

@@ -1,0 +1,80 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from pytorch_fid.fid_score import calculate_frechet_distance
+
+from gan_core.data import load_mnist
+from gan_core.metrics import reference
+from gan_core.metrics.evaluate import score_images
+from gan_core.metrics.features import extract, inception_extractor, mnist_extractor
+from gan_core.metrics.fid import frechet_distance, gaussian_stats
+from gan_core.metrics.precision_recall import precision_recall
+
+
+@pytest.mark.parametrize("dim", [2, 16, 64])
+def test_frechet_distance_matches_pytorch_fid(dim):
+    rng = np.random.default_rng(dim)
+    a = rng.normal(size=(500, dim))
+    b = rng.normal(loc=0.3, size=(400, dim)) @ rng.normal(size=(dim, dim)) * 0.5
+    mine = frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
+    theirs = calculate_frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
+    assert mine == pytest.approx(theirs, rel=1e-6, abs=1e-8)
+    assert frechet_distance(*gaussian_stats(a), *gaussian_stats(a)) == pytest.approx(0, abs=1e-8)
+
+
+def test_precision_recall_known_cases():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(1000, 8)).astype(np.float32)
+    p, r = precision_recall(real, real.copy())
+    assert p == 1.0 and r == 1.0  # identical sets
+    other = rng.normal(size=(1000, 8)).astype(np.float32)
+    p, r = precision_recall(real, other)
+    assert p > 0.8 and r > 0.8  # same distribution (k=3 balls in 8-d miss a few)
+    collapsed = (real[:5].repeat(200, axis=0) + rng.normal(scale=1e-3, size=(1000, 8))).astype(np.float32)
+    p, r = precision_recall(real, collapsed)
+    assert p > 0.95 and r < 0.1  # a collapsed generator: precise, no recall
+    p, r = precision_recall(real, (other + 100).astype(np.float32))
+    assert p == 0.0 and r == 0.0  # disjoint sets
+
+
+def test_mnist_features_separate_good_from_bad_samples():
+    test, train = load_mnist("test"), load_mnist("train")
+    good = score_images(train[:10000], "mnist")
+    noise = score_images(torch.randint(0, 256, (10000, 784), dtype=torch.uint8), "mnist")
+    one_digit = score_images(test[:1].repeat(10000, 1), "mnist")
+    assert good["fid_mnist"] < 20
+    assert noise["fid_mnist"] > 50 * good["fid_mnist"]
+    assert one_digit["fid_mnist"] > 50 * good["fid_mnist"]
+    assert good["recall_mnist"] > 0.8 and one_digit["recall_mnist"] < 0.01
+
+
+def test_reference_cache_is_keyed_and_reused():
+    extractor = mnist_extractor()
+    ref = reference.load_reference(extractor, 300)
+    assert ref.path.exists()
+    name = ref.path.name
+    assert extractor.weights_hash in name and "-test-n300-" in name
+    assert reference.reference_path(extractor, "test", 301) != ref.path
+    again = reference.load_reference(extractor, 300)
+    assert np.array_equal(again.mu, ref.mu)
+
+
+def test_inception_path_end_to_end_on_real_images():
+    extractor = inception_extractor()
+    feats = extract(extractor, load_mnist("test")[:8])
+    assert feats.shape == (8, 2048) and np.isfinite(feats).all()
+    train_score = score_images(load_mnist("train")[:48], "inception")
+    noise_score = score_images(torch.randint(0, 256, (48, 784), dtype=torch.uint8), "inception")
+    assert set(train_score) == {"fid", "precision", "recall"}
+    assert 0 < train_score["fid"] < noise_score["fid"]
+
+
+def test_missing_inception_weights_is_a_clear_error(tmp_path, env):
+    env = {**env, "TORCH_HOME": str(tmp_path / "empty_torch_home")}
+    code = "from gan_core.metrics.inception import load; load()"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "InceptionWeightsError" in result.stderr and "TORCH_HOME" in result.stderr

@@ -1,0 +1,55 @@
+import torch
+import torch.nn.functional as F
+
+from gan_core.models import Discriminator, Generator, SANDiscriminator
+
+
+def test_generator_is_the_fixed_course_architecture():
+    g = Generator()
+    shapes = {k: tuple(v.shape) for k, v in g.state_dict().items()}
+    assert shapes == {
+        "fc1.weight": (256, 100), "fc1.bias": (256,),
+        "fc2.weight": (512, 256), "fc2.bias": (512,),
+        "fc3.weight": (1024, 512), "fc3.bias": (1024,),
+        "fc4.weight": (784, 1024), "fc4.bias": (784,),
+    }
+    assert [name for name, _ in g.named_children()] == ["fc1", "fc2", "fc3", "fc4"]
+    z = torch.randn(7, 100)
+    x = z
+    for layer in (g.fc1, g.fc2, g.fc3):
+        x = F.leaky_relu(layer(x), 0.2)
+    expected = torch.tanh(g.fc4(x))
+    assert torch.equal(g(z), expected)
+
+
+def test_generator_loads_course_checkpoint_keys():
+    state = Generator().state_dict()
+    fresh = Generator()
+    fresh.load_state_dict(state, strict=True)  # the course's Generator(g_output_dim=784) layout
+
+
+def test_discriminator_outputs_logits_and_options():
+    x = torch.randn(5, 784) * 10
+    d = Discriminator()
+    out = d(x)
+    assert out.shape == (5,)
+    assert [m.out_features for m in d.modules() if isinstance(m, torch.nn.Linear)] == [1024, 512, 256, 1]
+    d_drop = Discriminator(dropout=0.3)
+    assert any(isinstance(m, torch.nn.Dropout) for m in d_drop.modules())
+    d_sn = Discriminator(spectral_norm=True)
+    assert any("parametrizations" in name for name, _ in d_sn.named_modules())
+    assert Discriminator(out_dim=4)(x).shape == (5, 4)
+
+
+def test_san_discriminator_direction_and_split_gradients():
+    d = SANDiscriminator()
+    assert torch.isclose(d.direction().norm(), torch.tensor(1.0))
+    x = torch.randn(4, 784)
+    for_h, for_omega = d.split_logits(x)
+    assert torch.allclose(for_h, d(x)) and torch.allclose(for_omega, d(x))
+    for_h.sum().backward()
+    assert d.omega.grad is None or torch.count_nonzero(d.omega.grad) == 0  # ω frozen in the h term
+    d.zero_grad()
+    for_omega.sum().backward()
+    assert all(p.grad is None for n, p in d.named_parameters() if n != "omega")  # h frozen in the ω term
+    assert d.omega.grad is not None
