@@ -4,11 +4,13 @@
     gan_core.METHODS                    # method names
     gan_core.train("san", {"max_steps": 200})
     gan_core.trainables.san             # a Ray Tune function trainable
+    gan_core.best_model("san").sample(16)
 """
 from .methods import REGISTRY as _REGISTRY
 from .standalone import train
+from .model import GanModel, best_model
 from . import trainables
 
 METHODS: tuple[str, ...] = tuple(_REGISTRY)
 
-__all__ = ["METHODS", "train", "trainables"]
+__all__ = ["METHODS", "GanModel", "best_model", "train", "trainables"]

@@ -18,6 +18,7 @@ from .metrics.evaluate import evaluate_generator, generate
 from .models import LATENT_DIM, Generator
 
 CHECK_EVERY = 25  # steps between divergence checks: a host sync per step would cost on GPU
+TRAIN_IMAGES = 60_000
 
 
 class Diverged(RuntimeError):
@@ -73,6 +74,14 @@ def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None
     torch.set_rng_state(state["cpu"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def planned_reports(config: dict) -> int:
+    """How many reports a run with this resolved config makes (ASHA's max_t)."""
+    steps_per_epoch = max(1, (TRAIN_IMAGES // config["batch_size"]) // config["n_critic"])
+    total = config["max_steps"] or config["epochs"] * steps_per_epoch
+    every = config["eval_every_steps"] or config["eval_every_epochs"] * steps_per_epoch
+    return math.ceil(total / every)
 
 
 def run(method_name: str, user_config: dict | None, *, report: Report,
@@ -176,7 +185,7 @@ def run(method_name: str, user_config: dict | None, *, report: Report,
             "steps_per_s": interval_steps / elapsed,
             "train_seconds": train_seconds,
             "eval_seconds": time.perf_counter() - tick,
-            "done": final,
+            "final": final,  # not "done": Tune reserves that key
         })
         sums, interval_steps = {}, 0
         state = {

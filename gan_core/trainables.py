@@ -16,23 +16,35 @@ CHECKPOINT = "checkpoint.pt"
 SAMPLES = "samples.png"
 
 
+DIVERGED = "DIVERGED"  # marker in the trial folder: a retry of a diverged trial stops at once
+
+
 def _make(method: str):
     def trainable(config: dict) -> None:
+        import ray
         from ray import tune
 
+        marker = Path(tune.get_context().get_trial_dir()) / DIVERGED
+        if marker.exists():  # FailureConfig retries errors; divergence is deterministic
+            raise loop.Diverged(marker.read_text())
         resume = None
         checkpoint = tune.get_checkpoint()
         if checkpoint is not None:
             with checkpoint.as_directory() as folder:
                 resume = loop.load_checkpoint(Path(folder) / CHECKPOINT)
+        node_id = ray.get_runtime_context().get_node_id()
 
         def report(metrics: dict, state: dict, samples_u8) -> None:
             with tempfile.TemporaryDirectory() as folder:
                 loop.save_checkpoint(state, Path(folder) / CHECKPOINT)
                 save_grid(samples_u8, Path(folder) / SAMPLES)
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+                tune.report({**metrics, "node_id": node_id}, checkpoint=tune.Checkpoint.from_directory(folder))
 
-        loop.run(method, config, report=report, resume=resume)
+        try:
+            loop.run(method, config, report=report, resume=resume)
+        except loop.Diverged as err:
+            marker.write_text(str(err))
+            raise
 
     trainable.__name__ = trainable.__qualname__ = method
     trainable.__doc__ = f"Ray Tune trainable for {method}: {methods.get(method).doc}"

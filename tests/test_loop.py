@@ -40,7 +40,7 @@ def test_reports_carry_throughput_and_sample_counts():
              report=lambda metrics, state, samples: seen.append((metrics, samples.shape)))
     assert [m["step"] for m, _ in seen] == [5, 10]
     assert all(m["images_per_s"] > 0 and m["eval_samples"] == 500 for m, _ in seen)
-    assert seen[-1][0]["done"] and not seen[0][0]["done"]
+    assert seen[-1][0]["final"] and not seen[0][0]["final"]
     assert seen[0][1] == (64, 784)
 
 

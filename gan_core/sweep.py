@@ -1,0 +1,295 @@
+"""run_sweep: Ray Tune + OptunaSearch + ASHA + MLflow tracking. Every script in sweeps/ uses it.
+
+This is the only module that knows about Optuna and ASHA. It validates everything
+before Ray starts, runs the Tuner (or restores it with --resume), then ranks the
+trials, promotes the champion and logs Optuna's plots to the sweep's parent run.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import loop, methods, search_space as spaces, tracking, trainables
+
+SMOKE_SAMPLES = 6
+
+
+@dataclass
+class SweepResult:
+    method: str
+    name: str
+    metric: str
+    rows: list[dict[str, Any]] = field(default_factory=list)   # one per trial, best first
+    best: dict[str, Any] | None = None
+    champion: str = ""
+    experiment_path: str = ""
+
+    def table(self) -> str:
+        cols = ["trial_id", "status", "reports", "fid_mnist", "fid", "precision", "recall", "inception_samples"]
+        lines = [" | ".join(cols), " | ".join("---" for _ in cols)]
+        for row in self.rows:
+            lines.append(" | ".join(_fmt(row.get(c, "")) for c in cols))
+        return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+# --- tracking as a Tune callback ---------------------------------------------------
+
+def _tracker(sweep_run: tracking.SweepRun, metric: str):
+    from ray import tune
+
+    class MlflowTracker(tune.Callback):
+        """Logs every trial to MLflow from the driver (one writer, no SQLite contention)."""
+
+        def __init__(self):
+            self.runs: dict[str, str] = {}
+            self.checkpoints: dict[str, Any] = {}
+
+        def _run_id(self, trial) -> str:
+            if trial.trial_id not in self.runs:
+                self.runs[trial.trial_id] = sweep_run.trial_run(trial.trial_id, trial.config)
+            return self.runs[trial.trial_id]
+
+        def on_trial_start(self, iteration, trials, trial, **info):
+            self._run_id(trial)
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            sweep_run.log_report(self._run_id(trial), result)
+
+        def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+            self.checkpoints[trial.trial_id] = checkpoint
+            with checkpoint.as_directory() as folder:
+                sweep_run.log_samples(self._run_id(trial), Path(folder) / trainables.SAMPLES,
+                                      int(trial.last_result.get("step", 0)))
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            result = trial.last_result or {}
+            run_id = self._run_id(trial)
+            checkpoint = self.checkpoints.get(trial.trial_id) or trial.checkpoint
+            if checkpoint is not None:
+                with checkpoint.as_directory() as folder:
+                    sweep_run.log_checkpoint(run_id, folder)
+            if result.get("final"):
+                sweep_run.end_trial(run_id, "completed", "reached its budget")
+            else:
+                sweep_run.end_trial(run_id, "pruned", f"stopped early by ASHA after report "
+                                    f"{result.get('training_iteration')} ({metric}={result.get(metric)})")
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            reason = _error_text(trial)
+            status = "diverged" if "Diverged" in reason or "diverged at step" in reason else "failed"
+            sweep_run.end_trial(self._run_id(trial), status, reason)
+
+    return MlflowTracker()
+
+
+def _error_text(trial) -> str:
+    for attr in ("error_file", "pickled_error_file"):
+        path = getattr(trial, attr, None)
+        if path and Path(path).exists() and attr == "error_file":
+            lines = [l for l in Path(path).read_text().splitlines() if l.strip()]
+            for line in reversed(lines):  # the exception's own line, not the traceback
+                if "Error" in line or "Diverged" in line:
+                    return line.strip()
+            return lines[-1] if lines else "failed"
+    return "failed (no error file)"
+
+
+# --- Optuna's plots, from the finished trials ---------------------------------------
+
+def optuna_figures(space: spaces.SearchSpace, rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+    """Importance, parallel-coordinate and history plots of the sweep, rebuilt as an Optuna
+    study from the trials' configs and last reported values (public API only)."""
+    import optuna
+    from optuna.visualization import matplotlib as ovm
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dists = space.optuna_distributions()
+    study = optuna.create_study(direction="maximize" if metric.startswith(("precision", "recall")) else "minimize")
+    for row in rows:
+        if not isinstance(row.get(metric), float) or not math.isfinite(row[metric]):
+            continue
+        params = {k: row["config"][k] for k in dists}
+        state = optuna.trial.TrialState.COMPLETE if row["status"] == "completed" else optuna.trial.TrialState.PRUNED
+        study.add_trial(optuna.trial.create_trial(
+            params=params, distributions=dists, value=row[metric] if state.name == "COMPLETE" else None,
+            intermediate_values={row["reports"]: row[metric]}, state=state))
+    figures = {}
+    plots = {"importance": ovm.plot_param_importances, "parallel_coordinate": ovm.plot_parallel_coordinate,
+             "history": ovm.plot_optimization_history}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, plot in plots.items():
+            try:
+                figures[name] = plot(study).figure
+            except Exception as err:  # e.g. importance needs two completed trials
+                print(f"optuna {name} plot skipped: {err}")
+    return figures
+
+
+# --- the driver -----------------------------------------------------------------------
+
+def _init_ray() -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")  # experiment state often: resume loses little
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address)
+        return
+    try:  # `ray submit` runs us on a head node: join it
+        ray.init(address="auto")
+    except (ConnectionError, RuntimeError):
+        ray.init(include_dashboard=False)
+
+
+def _latest_experiment(storage: Path, study: str) -> Path:
+    from ray import tune
+
+    candidates = sorted((p for p in storage.glob(f"{study}-*") if p.is_dir()), key=lambda p: p.name)
+    for path in reversed(candidates):
+        if tune.Tuner.can_restore(str(path)):
+            return path
+    raise FileNotFoundError(f"--resume: no restorable {study}-* experiment under {storage}")
+
+
+def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = None, num_samples: int = 16,
+              max_epochs: int | None = None, metric: str = "fid_mnist", smoke: bool = False,
+              tracking_uri: str | None = None, storage_path: str | None = None, resume: bool = False,
+              seed: int = 0, max_concurrent: int | None = None, cpus_per_trial: float = 1.0,
+              gpus_per_trial: float | None = None, points_to_evaluate: list[dict] | None = None,
+              max_failures: int = 2, verbose: int = 1) -> SweepResult:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+    import optuna
+
+    # Everything that can be wrong is checked here, before Ray starts.
+    space = space or spaces.load(method)
+    if metric not in ("fid_mnist", "fid"):
+        raise spaces.SearchSpaceError(f"--metric must be fid_mnist or fid, got {metric!r}")
+    fixed = space.fixed_config(smoke=smoke)
+    if max_epochs is not None:
+        fixed["epochs"] = max_epochs
+    if metric == "fid":
+        fixed["inception_every_report"] = True
+    resolved = methods.get(method).resolve(fixed)
+    uri = tracking.normalize_uri(tracking_uri) if tracking_uri else tracking.default_tracking_uri()
+    tracking.check_reachable(uri)
+    storage = Path(storage_path or "ray_results").expanduser().resolve() if "://" not in (storage_path or "") \
+        else None
+    storage_uri = str(storage) if storage else storage_path
+
+    _init_ray()
+    if gpus_per_trial is None:
+        import ray
+        gpus_per_trial = 0.25 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+    trainable = tune.with_resources(trainables.get(method), {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
+
+    if resume:
+        if storage is None:
+            raise ValueError("--resume needs a local --storage-path or the experiment's full URI")
+        path = _latest_experiment(storage, study)
+        name = path.name
+        sweep_run = tracking.SweepRun.start(uri, method, name, {})
+        tuner = tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=False)
+    else:
+        name = f"{study}-{time.strftime('%Y%m%d-%H%M%S')}"
+        sweep_run = tracking.SweepRun.start(uri, method, name, {
+            "study": study, "num_samples": num_samples, "metric": metric, "smoke": smoke, "seed": seed,
+            "search_space": str(space.search), **{f"fixed.{k}": v for k, v in fixed.items()}})
+        searcher = OptunaSearch(
+            space=space.optuna_distributions(), metric=metric, mode="min", study_name=name,
+            sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=True),  # liar: parallel trials differ
+            points_to_evaluate=points_to_evaluate)
+        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=loop.planned_reports(resolved),
+                                  grace_period=1, reduction_factor=2 if smoke else 3)
+        tuner = tune.Tuner(
+            trainable,
+            param_space=fixed,
+            tune_config=tune.TuneConfig(metric=metric, mode="min", search_alg=searcher, scheduler=scheduler,
+                                        num_samples=num_samples, max_concurrent_trials=max_concurrent),
+            run_config=tune.RunConfig(
+                name=name, storage_path=storage_uri, verbose=verbose,
+                callbacks=[_tracker(sweep_run, metric)],
+                failure_config=tune.FailureConfig(max_failures=max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
+    grid = tuner.fit()
+
+    result = SweepResult(method, name, metric, experiment_path=grid.experiment_path)
+    for r in grid:
+        m = r.metrics or {}
+        status = "completed" if m.get("final") else ("diverged" if r.error and "diverged" in str(r.error)
+                                                     else "failed" if r.error else "pruned")
+        row = {"trial_id": m.get("trial_id", r.path.rsplit("_", 3)[0] if r.path else "?"), "status": status,
+               "reports": m.get("training_iteration", 0), "config": r.config or {}, "node_id": m.get("node_id")}
+        row.update({k: m[k] for k in tracking.METRIC_KEYS if isinstance(m.get(k), (int, float))})
+        result.rows.append(row)
+    ranked, used = tracking.rank(tracking.finished_runs(method, uri, sweep=name), "fid")
+    result.rows.sort(key=lambda row: (row["status"] != "completed", row.get(metric, math.inf)))
+    if ranked:
+        best = ranked[0]
+        result.best = {"run_id": best.run_id, "metric": used, used: best.metrics[used],
+                       "trial_id": best.tags.get("trial_id")}
+        promoted, version = tracking.promote_champion(method, best, used, uri)
+        result.champion = f"gan-{method} v{version}" + (" (new champion)" if promoted else " (champion kept)")
+    sweep_run.log_figures(optuna_figures(space, result.rows, metric))
+    sweep_run.log_table("trials.md", result.table())
+    sweep_run.finish({k: v for k, v in (result.best or {}).items() if isinstance(v, float)})
+    return result
+
+
+# --- the command line every sweeps/*.py script shares --------------------------------------
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--smoke", action="store_true", help="a real run of the same code at a tiny budget")
+    p.add_argument("--num-samples", type=int, help="trials to run (default 16, smoke 6)")
+    p.add_argument("--max-epochs", type=int, help="epochs per trial (ASHA's budget)")
+    p.add_argument("--metric", choices=("fid_mnist", "fid"), default="fid_mnist",
+                   help="ASHA and Optuna objective; fid computes Inception at every report (GPU clusters)")
+    p.add_argument("--tracking-uri", help="MLflow URI (default $MLFLOW_TRACKING_URI or ./mlflow.db)")
+    p.add_argument("--storage-path", help="Ray Tune storage: a local folder or s3://… (default ./ray_results)")
+    p.add_argument("--resume", action="store_true", help="continue the latest experiment of this study")
+    p.add_argument("--seed", type=int, default=0, help="Optuna's TPE seed")
+    p.add_argument("--max-concurrent", type=int, help="trials at once (default: as resources allow)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument("--gpus-per-trial", type=float, help="e.g. 0.25 packs 4 trials per GPU (default 0.25 if GPUs)")
+    return p
+
+
+def main(method: str, study: str, description: str, argv: list[str] | None = None,
+         points_to_evaluate: list[dict] | None = None) -> SweepResult:
+    import sys
+
+    args = parser(description).parse_args(argv)
+    try:
+        result = run_sweep(
+            method, study=study, num_samples=args.num_samples or (SMOKE_SAMPLES if args.smoke else 16),
+            max_epochs=args.max_epochs, metric=args.metric, smoke=args.smoke, tracking_uri=args.tracking_uri,
+            storage_path=args.storage_path, resume=args.resume, seed=args.seed,
+            max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
+            gpus_per_trial=args.gpus_per_trial, points_to_evaluate=points_to_evaluate)
+    except (spaces.SearchSpaceError, tracking.TrackingUnavailableError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except methods.ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    print(f"\n{study}: {result.name} ({result.experiment_path})")
+    print(result.table())
+    if result.best:
+        print(f"best: run {result.best['run_id']} {result.best['metric']}={result.best[result.best['metric']]:.3f}; "
+              f"{result.champion}")
+    return result
