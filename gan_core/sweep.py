@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ray import tune
+
 from . import loop, methods, search_space as spaces, tracking, trainables
 
 SMOKE_SAMPLES = 6
@@ -44,52 +46,48 @@ def _fmt(v: Any) -> str:
 
 # --- tracking as a Tune callback ---------------------------------------------------
 
-def _tracker(sweep_run: tracking.SweepRun, metric: str):
-    from ray import tune
+class MlflowTracker(tune.Callback):
+    """Logs every trial to MLflow from the driver (one writer, no SQLite contention)."""
 
-    class MlflowTracker(tune.Callback):
-        """Logs every trial to MLflow from the driver (one writer, no SQLite contention)."""
+    def __init__(self, sweep_run: tracking.SweepRun, metric: str):
+        self.sweep_run, self.metric = sweep_run, metric
+        self.runs: dict[str, str] = {}
+        self.checkpoints: dict[str, Any] = {}
 
-        def __init__(self):
-            self.runs: dict[str, str] = {}
-            self.checkpoints: dict[str, Any] = {}
+    def _run_id(self, trial) -> str:
+        if trial.trial_id not in self.runs:
+            self.runs[trial.trial_id] = self.sweep_run.trial_run(trial.trial_id, trial.config)
+        return self.runs[trial.trial_id]
 
-        def _run_id(self, trial) -> str:
-            if trial.trial_id not in self.runs:
-                self.runs[trial.trial_id] = sweep_run.trial_run(trial.trial_id, trial.config)
-            return self.runs[trial.trial_id]
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self._run_id(trial)
 
-        def on_trial_start(self, iteration, trials, trial, **info):
-            self._run_id(trial)
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.sweep_run.log_report(self._run_id(trial), result)
 
-        def on_trial_result(self, iteration, trials, trial, result, **info):
-            sweep_run.log_report(self._run_id(trial), result)
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        self.checkpoints[trial.trial_id] = checkpoint
+        with checkpoint.as_directory() as folder:
+            self.sweep_run.log_samples(self._run_id(trial), Path(folder) / trainables.SAMPLES,
+                                       int(trial.last_result.get("step", 0)))
 
-        def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
-            self.checkpoints[trial.trial_id] = checkpoint
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        result = trial.last_result or {}
+        run_id = self._run_id(trial)
+        checkpoint = self.checkpoints.get(trial.trial_id) or trial.checkpoint
+        if checkpoint is not None:
             with checkpoint.as_directory() as folder:
-                sweep_run.log_samples(self._run_id(trial), Path(folder) / trainables.SAMPLES,
-                                      int(trial.last_result.get("step", 0)))
+                self.sweep_run.log_checkpoint(run_id, folder)
+        if result.get("final"):
+            self.sweep_run.end_trial(run_id, "completed", "reached its budget")
+        else:
+            self.sweep_run.end_trial(run_id, "pruned", f"stopped early by ASHA after report "
+                                     f"{result.get('training_iteration')} ({self.metric}={result.get(self.metric)})")
 
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            result = trial.last_result or {}
-            run_id = self._run_id(trial)
-            checkpoint = self.checkpoints.get(trial.trial_id) or trial.checkpoint
-            if checkpoint is not None:
-                with checkpoint.as_directory() as folder:
-                    sweep_run.log_checkpoint(run_id, folder)
-            if result.get("final"):
-                sweep_run.end_trial(run_id, "completed", "reached its budget")
-            else:
-                sweep_run.end_trial(run_id, "pruned", f"stopped early by ASHA after report "
-                                    f"{result.get('training_iteration')} ({metric}={result.get(metric)})")
-
-        def on_trial_error(self, iteration, trials, trial, **info):
-            reason = _error_text(trial)
-            status = "diverged" if "Diverged" in reason or "diverged at step" in reason else "failed"
-            sweep_run.end_trial(self._run_id(trial), status, reason)
-
-    return MlflowTracker()
+    def on_trial_error(self, iteration, trials, trial, **info):
+        reason = _error_text(trial)
+        status = "diverged" if "diverged at step" in reason else "failed"
+        self.sweep_run.end_trial(self._run_id(trial), status, reason)
 
 
 def _error_text(trial) -> str:
@@ -155,8 +153,6 @@ def _init_ray() -> None:
 
 
 def _latest_experiment(storage: Path, study: str) -> Path:
-    from ray import tune
-
     candidates = sorted((p for p in storage.glob(f"{study}-*") if p.is_dir()), key=lambda p: p.name)
     for path in reversed(candidates):
         if tune.Tuner.can_restore(str(path)):
@@ -170,7 +166,6 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
               seed: int = 0, max_concurrent: int | None = None, cpus_per_trial: float = 1.0,
               gpus_per_trial: float | None = None, points_to_evaluate: list[dict] | None = None,
               max_failures: int = 2, verbose: int = 1) -> SweepResult:
-    from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
     import optuna
@@ -209,10 +204,12 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
         sweep_run = tracking.SweepRun.start(uri, method, name, {
             "study": study, "num_samples": num_samples, "metric": metric, "smoke": smoke, "seed": seed,
             "search_space": str(space.search), **{f"fixed.{k}": v for k, v in fixed.items()}})
+        # a starting point joins only if it names exactly the searched keys
+        points = [{k: p[k] for k in space.search} for p in points_to_evaluate or [] if set(space.search) <= set(p)]
         searcher = OptunaSearch(
             space=space.optuna_distributions(), metric=metric, mode="min", study_name=name,
             sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=True),  # liar: parallel trials differ
-            points_to_evaluate=points_to_evaluate)
+            points_to_evaluate=points or None)
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=loop.planned_reports(resolved),
                                   grace_period=1, reduction_factor=2 if smoke else 3)
         tuner = tune.Tuner(
@@ -222,7 +219,7 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
                                         num_samples=num_samples, max_concurrent_trials=max_concurrent),
             run_config=tune.RunConfig(
                 name=name, storage_path=storage_uri, verbose=verbose,
-                callbacks=[_tracker(sweep_run, metric)],
+                callbacks=[MlflowTracker(sweep_run, metric)],
                 failure_config=tune.FailureConfig(max_failures=max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
     grid = tuner.fit()
@@ -262,6 +259,7 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--tracking-uri", help="MLflow URI (default $MLFLOW_TRACKING_URI or ./mlflow.db)")
     p.add_argument("--storage-path", help="Ray Tune storage: a local folder or s3://… (default ./ray_results)")
     p.add_argument("--resume", action="store_true", help="continue the latest experiment of this study")
+    p.add_argument("--search-space", help="a YAML file instead of search_spaces/<method>.yaml")
     p.add_argument("--seed", type=int, default=0, help="Optuna's TPE seed")
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: as resources allow)")
     p.add_argument("--cpus-per-trial", type=float, default=1.0)
@@ -275,8 +273,9 @@ def main(method: str, study: str, description: str, argv: list[str] | None = Non
 
     args = parser(description).parse_args(argv)
     try:
+        space = spaces.load(args.search_space, method) if args.search_space else None
         result = run_sweep(
-            method, study=study, num_samples=args.num_samples or (SMOKE_SAMPLES if args.smoke else 16),
+            method, study=study, space=space, num_samples=args.num_samples or (SMOKE_SAMPLES if args.smoke else 16),
             max_epochs=args.max_epochs, metric=args.metric, smoke=args.smoke, tracking_uri=args.tracking_uri,
             storage_path=args.storage_path, resume=args.resume, seed=args.seed,
             max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,

@@ -1,0 +1,123 @@
+"""The product's main job, end to end: a real --smoke sweep on local Ray, Optuna and ASHA,
+tracked in a temporary SQLite MLflow store, then best_model on its champion."""
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+import gan_core
+from gan_core import tracking
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sweep_cmd(script, *args):
+    return [sys.executable, str(ROOT / "sweeps" / script), *args]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """One smoke sweep with 4 trials at a time on 2 cores: one SQLite file, many writers' worth of results."""
+    cwd = tmp_path_factory.mktemp("sweep")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    result = subprocess.run(
+        # a relative URI: it must resolve in the driver's folder, never inside Tune's trial folders
+        sweep_cmd("san_lambda_bs.py", "--smoke", "--tracking-uri", "sqlite:///mlflow.db",
+                  "--storage-path", "ray_results", "--cpus-per-trial", "0.5"),
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return cwd, result.stdout + result.stderr
+
+
+def test_smoke_runs_trials_and_asha_prunes(smoke):
+    cwd, output = smoke
+    c = MlflowClient(f"sqlite:///{cwd}/mlflow.db")
+    exp = c.get_experiment_by_name("san")
+    trials = c.search_runs([exp.experiment_id], "tags.role = 'trial'")
+    assert len(trials) >= 4
+    statuses = [r.data.tags["status"] for r in trials]
+    assert "pruned" in statuses and "completed" in statuses
+    assert "database is locked" not in output
+    assert not list(cwd.glob("ray_results/*/*/mlflow.db"))  # nothing resolved inside trial folders
+
+
+def test_mlflow_holds_parent_children_metrics_images_checkpoints(smoke):
+    cwd, _ = smoke
+    c = MlflowClient(f"sqlite:///{cwd}/mlflow.db")
+    exp = c.get_experiment_by_name("san")
+    parents = c.search_runs([exp.experiment_id], "tags.role = 'sweep'")
+    assert len(parents) == 1
+    parent = parents[0]
+    assert {"study", "num_samples", "search_space"} <= set(parent.data.params)
+    assert {a.path for a in c.list_artifacts(parent.info.run_id, "optuna")} >= {
+        "optuna/parallel_coordinate.png", "optuna/history.png"}
+    children = c.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert len(children) == int(parent.data.params["num_samples"])
+    completed = [r for r in children if r.data.tags["status"] == "completed"]
+    run = completed[0]
+    history = c.get_metric_history(run.info.run_id, "fid_mnist")
+    assert [m.step for m in history] == [20, 40, 60]
+    assert {"san_lambda", "batch_size", "d_dropout", "lr_g"} <= set(run.data.params)
+    assert run.data.metrics["inception_samples"] == 32 and "fid" in run.data.metrics
+    assert run.data.tags["git_commit"]
+    assert "checkpoint.pt" in {Path(a.path).name for a in c.list_artifacts(run.info.run_id, "checkpoint")}
+    images = [a.path for a in c.list_artifacts(run.info.run_id, "images")]
+    assert len(images) >= 3  # one sample grid per report under the key "samples"
+    pruned = [r for r in children if r.data.tags["status"] == "pruned"]
+    assert "ASHA" in pruned[0].data.tags["stop_reason"]
+
+
+def test_champion_alias_and_best_model(smoke):
+    cwd, _ = smoke
+    uri = f"sqlite:///{cwd}/mlflow.db"
+    version = MlflowClient(uri).get_model_version_by_alias("gan-san", "champion")
+    model = gan_core.best_model("san", tracking_uri=uri)
+    assert model.run_id == version.run_id
+    assert model.metrics["fid"] > 0 and "san_lambda" in model.params
+    assert not model.generator.training
+    x = model.sample(10, seed=0)
+    assert x.shape == (10, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
+    assert (x == model.sample(10, seed=0)).all()
+
+
+def test_gan_sample_writes_numbered_pngs(smoke, tmp_path):
+    cwd, _ = smoke
+    out = tmp_path / "pngs"
+    result = subprocess.run([sys.executable, "-m", "gan_core.cli", "sample", "san", "--n", "12", "--out", str(out),
+                             "--tracking-uri", f"sqlite:///{cwd}/mlflow.db"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{i}.png" for i in range(12))
+
+
+def test_best_model_clear_errors(smoke, tmp_path):
+    cwd, _ = smoke
+    with pytest.raises(tracking.ModelNotFoundError, match="no MLflow experiment 'hinge'"):
+        gan_core.best_model("hinge", tracking_uri=f"sqlite:///{cwd}/mlflow.db")
+    with pytest.raises(gan_core.config.ConfigError, match="unknown method"):
+        gan_core.best_model("nope", tracking_uri=f"sqlite:///{cwd}/mlflow.db")
+    with pytest.raises(tracking.TrackingUnavailableError, match="unreachable"):
+        gan_core.best_model("san", tracking_uri="http://127.0.0.1:9")
+
+
+def test_unreachable_server_fails_before_ray_starts(tmp_path):
+    start = time.time()
+    result = subprocess.run(sweep_cmd("san_lambda_bs.py", "--smoke", "--tracking-uri", "http://127.0.0.1:9",
+                                      "--storage-path", str(tmp_path / "rr")),
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "unreachable" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "rr").exists() and time.time() - start < 60
+
+
+def test_bad_search_space_fails_before_ray_starts(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("method: san\nsearch:\n  d_dropout: {type: loguniform, low: 0, high: 0.5}\n")
+    result = subprocess.run(sweep_cmd("san_lambda_bs.py", "--smoke", "--search-space", str(bad),
+                                      "--storage-path", str(tmp_path / "rr")),
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "needs low > 0" in result.stderr
+    assert not (tmp_path / "rr").exists()
