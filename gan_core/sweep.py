@@ -152,12 +152,19 @@ def _init_ray() -> None:
         ray.init(include_dashboard=False)
 
 
-def _latest_experiment(storage: Path, study: str) -> Path:
-    candidates = sorted((p for p in storage.glob(f"{study}-*") if p.is_dir()), key=lambda p: p.name)
-    for path in reversed(candidates):
-        if tune.Tuner.can_restore(str(path)):
-            return path
-    raise FileNotFoundError(f"--resume: no restorable {study}-* experiment under {storage}")
+def _latest_experiment(storage_uri: str, study: str) -> tuple[str, str]:
+    """(path, name) of the newest restorable <study>-* experiment, local or on S3/GCS."""
+    import pyarrow.fs as pafs
+
+    fs, root = pafs.FileSystem.from_uri(storage_uri)
+    infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+    names = sorted(i.base_name for i in infos
+                   if i.type == pafs.FileType.Directory and i.base_name.startswith(f"{study}-"))
+    for name in reversed(names):
+        path = f"{storage_uri.rstrip('/')}/{name}"
+        if tune.Tuner.can_restore(path):
+            return path, name
+    raise FileNotFoundError(f"--resume: no restorable {study}-* experiment under {storage_uri}")
 
 
 def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = None, num_samples: int = 16,
@@ -182,9 +189,9 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
     resolved = methods.get(method).resolve(fixed)
     uri = tracking.normalize_uri(tracking_uri) if tracking_uri else tracking.default_tracking_uri()
     tracking.check_reachable(uri)
-    storage = Path(storage_path or "ray_results").expanduser().resolve() if "://" not in (storage_path or "") \
-        else None
-    storage_uri = str(storage) if storage else storage_path
+    storage_uri = storage_path if "://" in (storage_path or "") \
+        else str(Path(storage_path or "ray_results").expanduser().resolve())
+    restore_from = _latest_experiment(storage_uri, study) if resume else None
 
     _init_ray()
     if gpus_per_trial is None:
@@ -192,13 +199,10 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
         gpus_per_trial = 0.25 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
     trainable = tune.with_resources(trainables.get(method), {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
 
-    if resume:
-        if storage is None:
-            raise ValueError("--resume needs a local --storage-path or the experiment's full URI")
-        path = _latest_experiment(storage, study)
-        name = path.name
+    if restore_from is not None:
+        path, name = restore_from
         sweep_run = tracking.SweepRun.start(uri, method, name, {})
-        tuner = tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=False)
+        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=False)
     else:
         name = f"{study}-{time.strftime('%Y%m%d-%H%M%S')}"
         sweep_run = tracking.SweepRun.start(uri, method, name, {
@@ -267,28 +271,63 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def main(method: str, study: str, description: str, argv: list[str] | None = None,
-         points_to_evaluate: list[dict] | None = None) -> SweepResult:
+def _sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(num_samples=args.num_samples or (SMOKE_SAMPLES if args.smoke else 16), max_epochs=args.max_epochs,
+                metric=args.metric, smoke=args.smoke, tracking_uri=args.tracking_uri,
+                storage_path=args.storage_path, resume=args.resume, seed=args.seed,
+                max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
+                gpus_per_trial=args.gpus_per_trial)
+
+
+def _exit_on_user_error(call):
+    """Run ``call``; a user error (bad space, config, server, resume target) is one line and exit 2."""
     import sys
 
-    args = parser(description).parse_args(argv)
     try:
+        return call()
+    except (methods.ConfigError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main(method: str, study: str, description: str, argv: list[str] | None = None,
+         points_to_evaluate: list[dict] | None = None) -> SweepResult:
+    """A one-method study: what every sweeps/<study>.py calls."""
+    args = parser(description).parse_args(argv)
+
+    def call():
         space = spaces.load(args.search_space, method) if args.search_space else None
-        result = run_sweep(
-            method, study=study, space=space, num_samples=args.num_samples or (SMOKE_SAMPLES if args.smoke else 16),
-            max_epochs=args.max_epochs, metric=args.metric, smoke=args.smoke, tracking_uri=args.tracking_uri,
-            storage_path=args.storage_path, resume=args.resume, seed=args.seed,
-            max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
-            gpus_per_trial=args.gpus_per_trial, points_to_evaluate=points_to_evaluate)
-    except (spaces.SearchSpaceError, tracking.TrackingUnavailableError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except methods.ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        return run_sweep(method, study=study, space=space, points_to_evaluate=points_to_evaluate,
+                         **_sweep_kwargs(args))
+
+    result = _exit_on_user_error(call)
     print(f"\n{study}: {result.name} ({result.experiment_path})")
     print(result.table())
     if result.best:
         print(f"best: run {result.best['run_id']} {result.best['metric']}={result.best[result.best['metric']]:.3f}; "
               f"{result.champion}")
     return result
+
+
+def compare(method_names: list[str], study: str, description: str, argv: list[str] | None = None) -> str:
+    """The same budget for every method, one sweep each, then one comparison table."""
+    p = parser(description)
+    p.add_argument("--methods", nargs="+", default=method_names, help="methods to compare")
+    args = p.parse_args(argv)
+    if args.search_space:
+        p.error("--search-space applies to one method; edit search_spaces/<method>.yaml instead")
+    _exit_on_user_error(lambda: [spaces.load(m) for m in args.methods])  # every space valid before any trial
+    results = [_exit_on_user_error(lambda m=m: run_sweep(m, study=f"{study}-{m}", **_sweep_kwargs(args)))
+               for m in args.methods]
+    cols = ["method", "trials", "completed", "best fid_mnist", "fid", "precision", "recall", "inception_samples"]
+    lines = [" | ".join(cols), " | ".join("---" for _ in cols)]
+    for r in results:
+        done = [row for row in r.rows if row["status"] == "completed"]
+        best = min(done, key=lambda row: row.get("fid", math.inf), default={})
+        best_mnist = min((row.get("fid_mnist", math.inf) for row in r.rows), default=math.inf)
+        lines.append(" | ".join(_fmt(v) for v in (r.method, len(r.rows), len(done), best_mnist, best.get("fid", ""),
+                                                     best.get("precision", ""), best.get("recall", ""),
+                                                     best.get("inception_samples", ""))))
+    table = "\n".join(lines)
+    print(f"\n{study}: best completed trial per method (fid on inception_samples samples)\n{table}")
+    return table
