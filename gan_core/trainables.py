@@ -51,14 +51,12 @@ def _make(method: str):
     return trainable
 
 
-vanilla = _make("vanilla")
-wgan = _make("wgan")
-wgan_gp = _make("wgan_gp")
-hinge = _make("hinge")
-san = _make("san")
-r1 = _make("r1")
+# trainables.vanilla, trainables.san, ...: one per registered method, so a new method needs no edit here.
+_TRAINABLES = {name: _make(name) for name in methods.REGISTRY}
+globals().update(_TRAINABLES)
+__all__ = [*_TRAINABLES, "get"]
 
 
 def get(method: str):
     methods.get(method)  # clear error for unknown names
-    return globals()[method]
+    return _TRAINABLES[method]
