@@ -64,7 +64,7 @@ class Param:
 
 
 def lr(default: float) -> Param:
-    return Param(default, float, low=0.0, high=1.0, low_open=True, help="learning rate")
+    return Param(default, float, low=0.0, high=10.0, low_open=True, help="learning rate")
 
 
 COMMON: dict[str, Param] = {
@@ -73,7 +73,7 @@ COMMON: dict[str, Param] = {
     "epochs": Param(100, int, low=1, high=10_000, help="passes over the 60k training images"),
     "max_steps": Param(0, int, low=0, help="stop after this many generator steps (0: epochs decide)"),
     "batch_size": Param(64, int, low=1, high=60_000),
-    "optimizer": Param("adam", str, choices=("adam", "rmsprop")),
+    "optimizer": Param("adam", str, choices=("adam", "rmsprop", "sgd")),
     "lr_g": lr(2e-4),
     "lr_d": lr(2e-4),
     "beta1": Param(0.9, float, low=0.0, high=0.999),

@@ -58,6 +58,8 @@ def make_optimizer(params, config: dict, lr: float, device: torch.device) -> tor
     fast = config["fast"]
     if config["optimizer"] == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, foreach=fast)
+    if config["optimizer"] == "sgd":  # plain SGD: the unrolled GAN paper's baseline, and a simple control
+        return torch.optim.SGD(params, lr=lr, foreach=fast)
     # fused Adam: one kernel for all parameters instead of a Python loop over them.
     return torch.optim.Adam(params, lr=lr, betas=(config["beta1"], config["beta2"]),
                             fused=fast or None, foreach=None if fast else False)
@@ -107,7 +109,7 @@ def run(method_name: str, user_config: dict | None, *, report: Report,
     eval_every = config["eval_every_steps"] or config["eval_every_epochs"] * steps_per_epoch
     n_inception = inception_count(config, device)
 
-    step, train_seconds = 0, 0.0
+    step, train_seconds, report_seconds = 0, 0.0, 0.0
     if resume is not None:
         G.load_state_dict(resume["generator"])
         D.load_state_dict(resume["discriminator"])
@@ -149,6 +151,7 @@ def run(method_name: str, user_config: dict | None, *, report: Report,
     sums: dict[str, torch.Tensor] = {}
     interval_steps = 0
     last: dict[str, Any] = {}
+    first_step_at = time.time()  # wall clock: benchmarks compare it with the trial's launch
     while step < total_steps:
         tick = time.perf_counter()
         next_stop = min(total_steps, (step // eval_every + 1) * eval_every)
@@ -185,6 +188,8 @@ def run(method_name: str, user_config: dict | None, *, report: Report,
             "steps_per_s": interval_steps / elapsed,
             "train_seconds": train_seconds,
             "eval_seconds": time.perf_counter() - tick,
+            "report_seconds": report_seconds,  # the previous report's checkpoint write and hand-off
+            "first_step_at": first_step_at,
             "final": final,  # not "done": Tune reserves that key
         })
         sums, interval_steps = {}, 0
@@ -194,7 +199,9 @@ def run(method_name: str, user_config: dict | None, *, report: Report,
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
             "sampler": sampler.state_dict(), "rng": _rng_state(device),
         }
+        tick = time.perf_counter()
         report(metrics, state, generate(G, 64, seed=0))
+        report_seconds = time.perf_counter() - tick
         last = metrics
         if bar:
             bar.set_postfix(fid_mnist=f"{metrics['fid_mnist']:.2f}", img_s=f"{metrics['images_per_s']:.0f}")

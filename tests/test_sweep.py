@@ -103,21 +103,29 @@ def test_best_model_clear_errors(smoke, tmp_path):
         gan_core.best_model("san", tracking_uri="http://127.0.0.1:9")
 
 
-def test_unreachable_server_fails_before_ray_starts(tmp_path):
+BAD_SPACES = {
+    "unknown_key": ("method: san\nsearch:\n  lamda: {type: uniform, low: 0.1, high: 2}\n", "search.lamda is not a config key"),
+    "empty_range": ("method: san\nsearch:\n  san_lambda: {type: loguniform, low: 2, high: 2}\n", "must be below high"),
+    "log_of_zero": ("method: san\nsearch:\n  d_dropout: {type: loguniform, low: 0, high: 0.5}\n", "needs low > 0"),
+}
+
+
+@pytest.mark.parametrize("case", ["unknown_method", "unreachable_uri", *BAD_SPACES])
+def test_bad_sweep_input_fails_before_ray_starts(case, tmp_path):
+    """One clear line and exit 2, before Ray starts or any folder is written."""
+    storage = ["--storage-path", str(tmp_path / "rr")]
+    if case == "unknown_method":
+        cmd, message = sweep_cmd("all_methods.py", "--smoke", "--methods", "san", "sna", *storage), "unknown method 'sna'"
+    elif case == "unreachable_uri":
+        cmd, message = sweep_cmd("san_lambda_bs.py", "--smoke", "--tracking-uri", "http://127.0.0.1:9", *storage), \
+            "unreachable"
+    else:
+        text, message = BAD_SPACES[case]
+        (tmp_path / "bad.yaml").write_text(text)
+        cmd = sweep_cmd("san_lambda_bs.py", "--smoke", "--search-space", str(tmp_path / "bad.yaml"), *storage)
     start = time.time()
-    result = subprocess.run(sweep_cmd("san_lambda_bs.py", "--smoke", "--tracking-uri", "http://127.0.0.1:9",
-                                      "--storage-path", str(tmp_path / "rr")),
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
-    assert "unreachable" in result.stderr and "Traceback" not in result.stderr
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
     assert not (tmp_path / "rr").exists() and time.time() - start < 60
-
-
-def test_bad_search_space_fails_before_ray_starts(tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("method: san\nsearch:\n  d_dropout: {type: loguniform, low: 0, high: 0.5}\n")
-    result = subprocess.run(sweep_cmd("san_lambda_bs.py", "--smoke", "--search-space", str(bad),
-                                      "--storage-path", str(tmp_path / "rr")),
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and "needs low > 0" in result.stderr
-    assert not (tmp_path / "rr").exists()

@@ -1,7 +1,7 @@
 """WGAN with weight clipping (Arjovsky et al. 2017, Algorithm 1)."""
 import torch
 
-from ..config import Param, lr
+from ..config import COMMON, Param, lr
 from .base import Method
 
 
@@ -11,7 +11,7 @@ class WGAN(Method):
     doc = "Wasserstein critic clipped to [-c, c] after each update; RMSProp 5e-5, n_critic 5."
     params = {
         "clip": Param(0.01, float, low=0.0, high=10.0, low_open=True, help="weight clipping bound c"),
-        "optimizer": Param("rmsprop", str, choices=("adam", "rmsprop")),
+        "optimizer": Param("rmsprop", str, choices=COMMON["optimizer"].choices),
         "lr_g": lr(5e-5),
         "lr_d": lr(5e-5),
         "n_critic": Param(5, int, low=1, high=100),
