@@ -8,7 +8,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-CHUNK = 2048
+# Rows per chunk: 256 × 10k floats (10 MB) stay in cache across the chunk's passes (addmm, add,
+# clamp, topk/amin); 2048 (80 MB) ran about 2x slower on 2 CPU cores, with identical values.
+CHUNK = 256
 
 
 def _sq_dists(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor):
@@ -32,7 +34,7 @@ def coverage(points: torch.Tensor, manifold: torch.Tensor, radii: torch.Tensor) 
     inside = torch.zeros(points.shape[0], dtype=torch.bool)
     sq = manifold.pow(2).sum(1)
     for start, d2 in _sq_dists(points, manifold, sq):
-        inside[start:start + d2.shape[0]] = (d2 - radii[None, :]).amin(dim=1) <= 0
+        inside[start:start + d2.shape[0]] = d2.sub_(radii[None, :]).amin(dim=1) <= 0  # in place: no second chunk
     return inside.float().mean().item()
 
 
