@@ -172,8 +172,9 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
               tracking_uri: str | None = None, storage_path: str | None = None, resume: bool = False,
               seed: int = 0, max_concurrent: int | None = None, cpus_per_trial: float = 1.0,
               gpus_per_trial: float | None = None, points_to_evaluate: list[dict] | None = None,
-              max_failures: int = 2, verbose: int = 1) -> SweepResult:
-    from ray.tune.schedulers import ASHAScheduler
+              max_failures: int = 2, early_stopping: bool = True, callbacks: list | None = None,
+              verbose: int = 1) -> SweepResult:
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.optuna import OptunaSearch
     import optuna
 
@@ -215,7 +216,8 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
             sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=True),  # liar: parallel trials differ
             points_to_evaluate=points or None)
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=loop.planned_reports(resolved),
-                                  grace_period=1, reduction_factor=2 if smoke else 3)
+                                  grace_period=1, reduction_factor=2 if smoke else 3) \
+            if early_stopping else FIFOScheduler()
         tuner = tune.Tuner(
             trainable,
             param_space=fixed,
@@ -223,7 +225,7 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
                                         num_samples=num_samples, max_concurrent_trials=max_concurrent),
             run_config=tune.RunConfig(
                 name=name, storage_path=storage_uri, verbose=verbose,
-                callbacks=[MlflowTracker(sweep_run, metric)],
+                callbacks=[MlflowTracker(sweep_run, metric), *(callbacks or [])],
                 failure_config=tune.FailureConfig(max_failures=max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
     grid = tuner.fit()

@@ -29,7 +29,7 @@ from .config import ConfigError
 
 METRIC_KEYS = ("fid_mnist", "precision_mnist", "recall_mnist", "fid", "precision", "recall",
                "loss_d", "loss_g", "d_real", "d_fake", "images_per_s", "steps_per_s",
-               "train_seconds", "eval_seconds", "epoch", "eval_samples", "inception_samples")
+               "train_seconds", "eval_seconds", "report_seconds", "epoch", "eval_samples", "inception_samples")
 CHECKPOINT_ARTIFACT = "checkpoint"
 SAMPLES_KEY = "samples"
 CHAMPION = "champion"
