@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import torch
 
@@ -65,17 +65,47 @@ def make_optimizer(params, config: dict, lr: float, device: torch.device) -> tor
                             fused=fast or None, foreach=None if fast else False)
 
 
-def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+def rng_state(device: torch.device) -> dict[str, torch.Tensor]:
     state = {"cpu": torch.get_rng_state()}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
+def set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
     torch.set_rng_state(state["cpu"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def make_train_step(method: methods.Method, config: dict, G: torch.nn.Module, D: torch.nn.Module,
+                    opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                    next_real: Callable[[], torch.Tensor], noise: Callable[[int], torch.Tensor]):
+    """One generator update after n_critic discriminator updates, as a closure returning
+    (loss_d, loss_g, logs). The MNIST loop and the 2-D toy (gan_core.toy) both train with it."""
+    n_critic, batch = config["n_critic"], config["batch_size"]
+    train_g, train_d = (torch.compile(G), torch.compile(D)) if config["compile"] else (G, D)
+
+    def train_step() -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        for _ in range(n_critic):
+            real = next_real()
+            with torch.no_grad():
+                fake = train_g(noise(batch))
+            loss_d, logs = method.discriminator_loss(train_d, real, fake, config)
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            method.after_discriminator_step(D, config)
+        D.requires_grad_(False)  # G's step needs gradients through D, not into it
+        fake = train_g(noise(batch))
+        loss_g = method.generator_loss(train_d, fake, config, next_real)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        D.requires_grad_(True)
+        return loss_d.detach(), loss_g.detach(), logs
+
+    return train_step
 
 
 def planned_reports(config: dict) -> int:
@@ -86,6 +116,69 @@ def planned_reports(config: dict) -> int:
     return math.ceil(total / every)
 
 
+class Trainer(Protocol):
+    """What the loop drives: a GAN method (``GanTrainer``) or a sampler's training (latent reweighting)."""
+    name: str
+    device: torch.device
+    total_steps: int
+    eval_every: int
+    images_per_step: int  # real images one step consumes, for images_per_s
+
+    def step(self) -> dict[str, torch.Tensor]: ...        # one update; its "loss*" entries are guarded
+    def evaluate(self, final: bool) -> dict[str, Any]: ...  # the report's metrics
+    def samples(self) -> torch.Tensor: ...                  # uint8 [64, 784] for the report's grid
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class GanTrainer:
+    """A method's G and D, their optimizers and the data, stepped by ``make_train_step``."""
+
+    def __init__(self, method: methods.Method, config: dict, device: torch.device):
+        self.name, self.method, self.config, self.device = method.name, method, config, device
+        torch.manual_seed(config["seed"])
+        if device.type == "cpu":
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        self.G = Generator().to(device)
+        self.D = method.build_discriminator(config).to(device)
+        self.opt_g = make_optimizer(self.G.parameters(), config, config["lr_g"], device)
+        self.opt_d = make_optimizer(self.D.parameters(), config, config["lr_d"], device)
+        self.sampler = BatchSampler(load_mnist("train", device), config["batch_size"], seed=config["seed"])
+        steps_per_epoch = max(1, self.sampler.batches_per_epoch // config["n_critic"])
+        self.total_steps = config["max_steps"] or config["epochs"] * steps_per_epoch
+        self.eval_every = config["eval_every_steps"] or config["eval_every_epochs"] * steps_per_epoch
+        self.images_per_step = config["batch_size"] * config["n_critic"]
+        self.n_inception = inception_count(config, device)
+        self._step = make_train_step(method, config, self.G, self.D, self.opt_g, self.opt_d, self.sampler.next,
+                                     lambda n: torch.randn(n, LATENT_DIM, device=device))
+
+    def step(self) -> dict[str, torch.Tensor]:
+        loss_d, loss_g, logs = self._step()
+        return {"loss_d": loss_d, "loss_g": loss_g, **logs}
+
+    def evaluate(self, final: bool) -> dict[str, Any]:
+        want_inception = self.n_inception if (final or self.config["inception_every_report"]) else 0
+        metrics = evaluate_generator(self.G, eval_samples=self.config["eval_samples"], inception_samples=want_inception)
+        return {**metrics, "epoch": self.sampler.epochs_done}
+
+    def samples(self) -> torch.Tensor:
+        return generate(self.G, 64, seed=0)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"method": self.name, "config": self.config,
+                "generator": self.G.state_dict(), "discriminator": self.D.state_dict(),
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "sampler": self.sampler.state_dict(), "rng": rng_state(self.device)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.G.load_state_dict(state["generator"])
+        self.D.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.sampler.load_state_dict(state["sampler"])
+        set_rng_state(state["rng"], self.device)
+
+
 def run(method_name: str, user_config: dict | None, *, report: Report,
         resume: dict | None = None, progress: bool = False) -> dict[str, Any]:
     """Train ``method_name`` with ``user_config``; return the final report's metrics."""
@@ -93,98 +186,59 @@ def run(method_name: str, user_config: dict | None, *, report: Report,
     config = method.resolve(user_config)
     device = pick_device(config["device"])
     preflight(config, device)
+    return drive(GanTrainer(method, config, device), report=report, resume=resume, progress=progress)
 
-    torch.manual_seed(config["seed"])
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    G = Generator().to(device)
-    D = method.build_discriminator(config).to(device)
-    opt_g = make_optimizer(G.parameters(), config, config["lr_g"], device)
-    opt_d = make_optimizer(D.parameters(), config, config["lr_d"], device)
-    sampler = BatchSampler(load_mnist("train", device), config["batch_size"], seed=config["seed"])
 
-    n_critic = config["n_critic"]
-    steps_per_epoch = max(1, sampler.batches_per_epoch // n_critic)
-    total_steps = config["max_steps"] or config["epochs"] * steps_per_epoch
-    eval_every = config["eval_every_steps"] or config["eval_every_epochs"] * steps_per_epoch
-    n_inception = inception_count(config, device)
+def drive(trainer: Trainer, *, report: Report, resume: dict | None = None, progress: bool = False) -> dict[str, Any]:
+    """Step ``trainer`` to its end, reporting every ``eval_every`` steps; return the last metrics.
 
+    The loop owns the cadence, the divergence guard, throughput, and the step count and
+    training time that every checkpoint carries, so resuming continues them exactly.
+    """
     step, train_seconds, report_seconds = 0, 0.0, 0.0
     if resume is not None:
-        G.load_state_dict(resume["generator"])
-        D.load_state_dict(resume["discriminator"])
-        opt_g.load_state_dict(resume["opt_g"])
-        opt_d.load_state_dict(resume["opt_d"])
-        sampler.load_state_dict(resume["sampler"])
-        _set_rng_state(resume["rng"], device)
+        trainer.load_state_dict(resume)
         step, train_seconds = int(resume["step"]), float(resume["train_seconds"])
-
-    train_g, train_d = G, D
-    if config["compile"]:
-        train_g, train_d = torch.compile(G), torch.compile(D)
-
-    def train_step() -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        batch = config["batch_size"]
-        for _ in range(n_critic):
-            real = sampler.next()
-            with torch.no_grad():
-                fake = train_g(torch.randn(batch, LATENT_DIM, device=device))
-            loss_d, logs = method.discriminator_loss(train_d, real, fake, config)
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-            method.after_discriminator_step(D, config)
-        D.requires_grad_(False)  # G's step needs gradients through D, not into it
-        fake = train_g(torch.randn(batch, LATENT_DIM, device=device))
-        loss_g = method.generator_loss(train_d, fake, config, sampler.next)
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        D.requires_grad_(True)
-        return loss_d.detach(), loss_g.detach(), logs
+    total, every = trainer.total_steps, trainer.eval_every
 
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=total_steps, initial=step, desc=method_name, unit="step", dynamic_ncols=True)
+        bar = tqdm(total=total, initial=step, desc=trainer.name, unit="step", dynamic_ncols=True)
 
-    sums: dict[str, torch.Tensor] = {}
-    interval_steps = 0
     last: dict[str, Any] = {}
     first_step_at = time.time()  # wall clock: benchmarks compare it with the trial's launch
-    while step < total_steps:
+    while step < total:
         tick = time.perf_counter()
-        next_stop = min(total_steps, (step // eval_every + 1) * eval_every)
+        next_stop = min(total, (step // every + 1) * every)
+        sums: dict[str, torch.Tensor] = {}
+        interval_steps = 0
         while step < next_stop:
-            loss_d, loss_g, logs = train_step()
-            for key, value in {"loss_d": loss_d, "loss_g": loss_g, **logs}.items():
+            logs = trainer.step()
+            for key, value in logs.items():
                 sums[key] = sums.get(key, 0) + value.detach()
             step += 1
             interval_steps += 1
             if step % CHECK_EVERY == 0 or step == next_stop:
-                if not all(math.isfinite(float(v)) for v in (sums["loss_d"], sums["loss_g"])):
+                if not all(math.isfinite(float(v)) for k, v in sums.items() if k.startswith("loss")):
                     if bar:
                         bar.close()
-                    raise Diverged(f"{method_name} diverged at step {step}: "
-                                   f"loss_d={float(loss_d):.4g}, loss_g={float(loss_g):.4g} (NaN or inf)")
+                    losses = ", ".join(f"{k}={float(v):.4g}" for k, v in logs.items() if k.startswith("loss"))
+                    raise Diverged(f"{trainer.name} diverged at step {step}: {losses} (NaN or inf)")
                 if bar:
                     bar.update(step - bar.n)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize(trainer.device)
         elapsed = time.perf_counter() - tick
         train_seconds += elapsed
 
         tick = time.perf_counter()
-        final = step >= total_steps
-        want_inception = n_inception if (final or config["inception_every_report"]) else 0
-        metrics: dict[str, Any] = evaluate_generator(G, eval_samples=config["eval_samples"],
-                                                     inception_samples=want_inception)
+        final = step >= total
+        metrics: dict[str, Any] = trainer.evaluate(final)
         metrics.update({key: float(v) / interval_steps for key, v in sums.items()})
-        images = interval_steps * config["batch_size"] * n_critic  # real images D consumed
         metrics.update({
             "step": step,
-            "epoch": sampler.epochs_done,
-            "images_per_s": images / elapsed,
+            "images_per_s": interval_steps * trainer.images_per_step / elapsed,
             "steps_per_s": interval_steps / elapsed,
             "train_seconds": train_seconds,
             "eval_seconds": time.perf_counter() - tick,
@@ -192,15 +246,9 @@ def run(method_name: str, user_config: dict | None, *, report: Report,
             "first_step_at": first_step_at,
             "final": final,  # not "done": Tune reserves that key
         })
-        sums, interval_steps = {}, 0
-        state = {
-            "method": method_name, "config": config, "step": step, "train_seconds": train_seconds,
-            "generator": G.state_dict(), "discriminator": D.state_dict(),
-            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-            "sampler": sampler.state_dict(), "rng": _rng_state(device),
-        }
+        state = {**trainer.state_dict(), "step": step, "train_seconds": train_seconds}
         tick = time.perf_counter()
-        report(metrics, state, generate(G, 64, seed=0))
+        report(metrics, state, trainer.samples())
         report_seconds = time.perf_counter() - tick
         last = metrics
         if bar:
@@ -213,7 +261,6 @@ def run(method_name: str, user_config: dict | None, *, report: Report,
 def load_checkpoint(path) -> dict[str, Any]:
     """A checkpoint written by a report, loaded safely (tensors and primitives only)."""
     return torch.load(path, map_location="cpu", weights_only=True)
-
 
 
 def save_checkpoint(state: dict[str, Any], path) -> None:

@@ -76,18 +76,26 @@ def mixture_log_likelihood(e: torch.Tensor, means: torch.Tensor, sigma: float) -
     return torch.logsumexp(-0.5 * sq_dist / sigma ** 2, dim=1) + log_norm
 
 
+def log_lambda_minus_lk(log_lk: torch.Tensor, log_lambda: float, eps: float = 1e-6) -> torch.Tensor:
+    """log(λ − lk + ελ), computed from log lk. ε keeps it finite and differentiable where lk
+    reaches λ (λ = max lk is allowed); lk/λ is capped at 1 in case lk ever exceeds λ."""
+    ratio = torch.exp(log_lk - log_lambda).clamp(max=1.0)
+    return log_lambda + torch.log1p(eps - ratio)
+
+
 def mdgan_loss_dis(log_lk_real: torch.Tensor, log_lk_fake: torch.Tensor, log_lambda: float,
                    eps: float = 1e-6) -> torch.Tensor:
-    """MD-GAN (Eghbal-zadeh et al. 2019): -E[log lk(D(x))] - E[log(λ − lk(D(G(z))))].
-
-    log(λ − lk) = log λ + log(1 − lk/λ), with lk/λ clamped to 1 − eps so the log stays finite.
-    """
-    ratio = torch.exp(log_lk_fake - log_lambda).clamp(max=1.0 - eps)
-    return -log_lk_real.mean() - (log_lambda + torch.log1p(-ratio)).mean()
+    """MD-GAN (Eghbal-zadeh et al. 2019): -E[log lk(D(x))] - E[log(λ − lk(D(G(z))))]."""
+    return -log_lk_real.mean() - log_lambda_minus_lk(log_lk_fake, log_lambda, eps).mean()
 
 
-def mdgan_loss_gen(log_lk_fake: torch.Tensor) -> torch.Tensor:
-    """MD-GAN's generator loss: -E[log lk(D(G(z)))]."""
+def mdgan_loss_gen(log_lk_fake: torch.Tensor, log_lambda: float, eps: float = 1e-6) -> torch.Tensor:
+    """MD-GAN's generator side of the same minimax value: E[log(λ − lk(D(G(z))))]."""
+    return log_lambda_minus_lk(log_lk_fake, log_lambda, eps).mean()
+
+
+def mdgan_ns_loss_gen(log_lk_fake: torch.Tensor) -> torch.Tensor:
+    """A non-saturating alternative for G: -E[log lk(D(G(z)))]."""
     return -log_lk_fake.mean()
 
 

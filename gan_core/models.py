@@ -34,15 +34,16 @@ class Discriminator(nn.Module):
     """The baseline MLP 784→1024→512→256→out, returning logits (no sigmoid).
 
     ``features(x)`` is the last hidden layer h(x); ``forward`` applies the head.
-    ``out_dim`` > 1 gives an embedding head (MD-GAN).
+    ``out_dim`` > 1 gives an embedding head (MD-GAN); ``in_dim`` and ``hidden`` change only
+    for the 2-D toy problems (gan_core.toy), never on MNIST.
     """
 
     def __init__(self, *, dropout: float = 0.0, spectral_norm: bool = False, out_dim: int = 1,
-                 hidden: tuple[int, ...] = (1024, 512, 256)):
+                 in_dim: int = IMAGE_DIM, hidden: tuple[int, ...] = (1024, 512, 256)):
         super().__init__()
         wrap = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
         layers: list[nn.Module] = []
-        width = IMAGE_DIM
+        width = in_dim
         for h in hidden:
             layers += [wrap(nn.Linear(width, h)), nn.LeakyReLU(0.2)]
             if dropout > 0:

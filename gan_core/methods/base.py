@@ -36,8 +36,9 @@ class Method:
     def resolve(self, user: dict[str, Any] | None) -> dict:
         return resolve(self.schema, user, method=self.name)
 
-    def build_discriminator(self, config: dict) -> nn.Module:
-        return Discriminator(dropout=config["d_dropout"], spectral_norm=config["d_spectral_norm"])
+    def build_discriminator(self, config: dict, **shape) -> nn.Module:
+        """The method's D; ``shape`` (in_dim, hidden) is set only by the 2-D toy problems."""
+        return Discriminator(dropout=config["d_dropout"], spectral_norm=config["d_spectral_norm"], **shape)
 
     def critic(self, D: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
         """The scalar logit that penalties and samplers (DRS) read."""

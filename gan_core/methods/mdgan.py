@@ -39,15 +39,24 @@ def simplex_vertices(components: int, dim: int, scale: float) -> torch.Tensor:
 
 
 class SimplexMixture(nn.Module):
-    """log lk(e) of the fixed mixture; ``log_max`` is log lk at a mean, lk's maximum when the
-    components are separated (scale ≳ σ): 1/C·N(0; 0, σ²I)·Σ_j exp(−‖μ_1 − μ_j‖²/2σ²)."""
+    """log lk(e) of the fixed mixture, and ``log_max``: log lk at its mode, found by mean shift
+    from a vertex (overlapping components move the mode off the vertex, so λ = max lk needs it)."""
 
     def __init__(self, components: int, dim: int, scale: float, sigma: float):
         super().__init__()
         # Not persistent: the means follow from the config, and D's state_dict keeps the baseline keys.
         self.register_buffer("means", simplex_vertices(components, dim, scale), persistent=False)
         self.sigma = sigma
-        self.log_max = float(self(self.means[:1]))
+        self.log_max = float(self(self._mode()))
+
+    @torch.no_grad()
+    def _mode(self, iterations: int = 500) -> torch.Tensor:
+        e = self.means[:1].double()
+        means = self.means.double()
+        for _ in range(iterations):  # mean shift: a fixed point of e = Σ r_i(e) μ_i is a mode
+            resp = torch.softmax(-0.5 * (e - means).pow(2).sum(1) / self.sigma ** 2, dim=0)
+            e = (resp[:, None] * means).sum(0, keepdim=True)
+        return e.float()
 
     def forward(self, e: torch.Tensor) -> torch.Tensor:
         return losses.mixture_log_likelihood(e, self.means, self.sigma)
@@ -70,13 +79,15 @@ class MDGAN(Method):
     doc = "D embeds into a fixed Gaussian mixture on a simplex; fakes are pushed off its modes."
     params = {
         "md_components": Param(10, int, low=2, high=100, help="mixture components C"),
-        "md_dim": Param(10, int, low=2, high=256, help="embedding dimension (>= md_components - 1)"),
-        "md_scale": Param(3.0, float, low=0.0, high=100.0, low_open=True,
-                          help="simplex size: vertices md_scale·√2 apart"),
-        "md_sigma": Param(1.0, float, low=0.0, high=100.0, low_open=True,
+        "md_dim": Param(9, int, low=2, high=256, help="embedding dimension (>= md_components - 1)"),
+        "md_scale": Param(1.0, float, low=0.0, high=100.0, low_open=True,
+                          help="simplex size: vertices md_scale·√2 apart (about unit norm)"),
+        "md_sigma": Param(0.5, float, low=0.0, high=100.0, low_open=True,
                           help="shared isotropic std σ of the components"),
-        "md_lambda": Param(2.0, float, low=1.0, high=1e6, low_open=True,
-                           help="λ as a multiple of max lk (must exceed it, so > 1)"),
+        "md_lambda": Param(1.0, float, low=1.0, high=1e6,
+                           help="λ as a multiple of max lk (at least 1: λ must not be below any lk)"),
+        "md_gen_loss": Param("minimax", str, choices=("minimax", "non_saturating"),
+                             help="G minimizes E log(λ − lk(D(G(z)))) (the paper's game), or −E log lk"),
     }
 
     def resolve(self, user):
@@ -84,22 +95,28 @@ class MDGAN(Method):
         check_dims(config["md_components"], config["md_dim"])
         return config
 
-    def build_discriminator(self, config):
+    def build_discriminator(self, config, **shape):
         mixture = SimplexMixture(config["md_components"], config["md_dim"], config["md_scale"],
                                  config["md_sigma"])
-        return MDDiscriminator(mixture, dropout=config["d_dropout"], spectral_norm=config["d_spectral_norm"])
+        return MDDiscriminator(mixture, dropout=config["d_dropout"], spectral_norm=config["d_spectral_norm"],
+                               **shape)
 
     def critic(self, D):
         return D.log_likelihood
 
+    @staticmethod
+    def log_lambda(D, config) -> float:
+        return math.log(config["md_lambda"]) + D.mixture.log_max
+
     def discriminator_loss(self, D, real, fake, config):
         lk_real, lk_fake = D.log_likelihood(real), D.log_likelihood(fake)
-        log_lambda = math.log(config["md_lambda"]) + D.mixture.log_max
-        loss = losses.mdgan_loss_dis(lk_real, lk_fake, log_lambda) + self.penalties(D, real, fake, config)
-        return loss, {"d_real": lk_real.mean(), "d_fake": lk_fake.mean()}
+        loss = losses.mdgan_loss_dis(lk_real, lk_fake, self.log_lambda(D, config))
+        return loss + self.penalties(D, real, fake, config), {"d_real": lk_real.mean(), "d_fake": lk_fake.mean()}
 
     def generator_loss(self, D, fake, config, next_real):
-        return losses.mdgan_loss_gen(D.log_likelihood(fake))
+        if config["md_gen_loss"] == "non_saturating":
+            return losses.mdgan_ns_loss_gen(D.log_likelihood(fake))
+        return losses.mdgan_loss_gen(D.log_likelihood(fake), self.log_lambda(D, config))
 
 
 METHOD = MDGAN()

@@ -18,8 +18,8 @@ class SAN(Method):
                             help="weight λ of the direction (ω) term"),
     }
 
-    def build_discriminator(self, config):
-        return SANDiscriminator(dropout=config["d_dropout"], spectral_norm=config["d_spectral_norm"])
+    def build_discriminator(self, config, **shape):
+        return SANDiscriminator(dropout=config["d_dropout"], spectral_norm=config["d_spectral_norm"], **shape)
 
     def discriminator_loss(self, D, real, fake, config):
         real_h, real_w = D.split_logits(real)

@@ -46,14 +46,24 @@ def score_images(images_u8: torch.Tensor, extractor_name: str, *, device: str = 
             f"precision{suffix}": precision, f"recall{suffix}": recall}
 
 
+def evaluate_samples(images_u8: torch.Tensor, *, eval_samples: int, inception_samples: int = 0,
+                     device: str = "cpu") -> dict[str, float]:
+    """The protocol on given uint8 samples (at least max(eval_samples, inception_samples) rows):
+    MNIST-feature metrics on the first eval_samples, Inception metrics on the first inception_samples."""
+    need = max(eval_samples, inception_samples)
+    if images_u8.shape[0] < need:
+        raise ValueError(f"{need} samples needed, got {images_u8.shape[0]}")
+    metrics: dict[str, float] = {"eval_samples": eval_samples}
+    metrics.update(score_images(images_u8[:eval_samples], "mnist", device=device))
+    if inception_samples:
+        metrics["inception_samples"] = inception_samples
+        metrics.update(score_images(images_u8[:inception_samples], "inception", device=device))
+    return metrics
+
+
 def evaluate_generator(generator: torch.nn.Module, *, eval_samples: int, inception_samples: int = 0,
                        seed: int = EVAL_SEED) -> dict[str, float]:
     """MNIST-feature metrics always; Inception metrics when inception_samples > 0."""
     device = str(next(generator.parameters()).device)
     images = generate(generator, max(eval_samples, inception_samples), seed=seed)
-    metrics: dict[str, float] = {"eval_samples": eval_samples}
-    metrics.update(score_images(images[:eval_samples], "mnist", device=device))
-    if inception_samples:
-        metrics["inception_samples"] = inception_samples
-        metrics.update(score_images(images[:inception_samples], "inception", device=device))
-    return metrics
+    return evaluate_samples(images, eval_samples=eval_samples, inception_samples=inception_samples, device=device)
