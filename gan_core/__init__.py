@@ -5,12 +5,14 @@
     gan_core.train("san", {"max_steps": 200})
     gan_core.trainables.san             # a Ray Tune function trainable
     gan_core.best_model("san").sample(16)
+    gan_core.best_model("san").sample(16, sampler="drs")   # gan_core.SAMPLERS
 """
 from .methods import REGISTRY as _REGISTRY
 from .standalone import train
 from .model import GanModel, best_model
 from . import trainables
+from .sampling import SAMPLERS
 
 METHODS: tuple[str, ...] = tuple(_REGISTRY)
 
-__all__ = ["METHODS", "GanModel", "best_model", "train", "trainables"]
+__all__ = ["METHODS", "SAMPLERS", "GanModel", "best_model", "train", "trainables"]

@@ -53,26 +53,30 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
-    from .methods import REGISTRY
     from .config import COMMON
+    from .registry import REGISTRY, is_sampler_job
 
     for name, method in REGISTRY.items():
         own = {k: p.default for k, p in method.params.items()}
-        print(f"{name:10s} {method.doc}")
+        print(f"{name:18s} {method.doc}")
+        if is_sampler_job(name):
+            print(f"{'':18s} sampler job: --set base=<run id | method | checkpoint.pt>")
         if own:
-            print(f"{'':10s} defaults: {own}")
-    print(f"\ncommon keys (--set key=value): {', '.join(COMMON)}")
+            print(f"{'':18s} defaults: {own}")
+    print(f"\ncommon keys of the GAN methods (--set key=value): {', '.join(COMMON)}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import METHODS
+    from .sampling import JOBS, SAMPLERS
 
     parser = argparse.ArgumentParser(prog="gan", description="GANs on MNIST with the fixed generator.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train one run standalone (no Ray)")
-    train.add_argument("--method", required=True, help=f"one of {', '.join(METHODS)}")
+    train.add_argument("--method", required=True,
+                       help=f"one of {', '.join(METHODS)}; or a sampler job {', '.join(JOBS)} with --set base=RUN")
     budget = train.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=int)
     budget.add_argument("--max-steps", type=int, dest="max_steps")
@@ -88,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("method")
     sample.add_argument("--n", type=int, default=10_000)
     sample.add_argument("--out", required=True)
-    sample.add_argument("--sampler", default=None, help="plain, drs, latent_rs, … (default: the run's best)")
+    sample.add_argument("--sampler", default=None, help=f"one of {', '.join(SAMPLERS)} (default: the run's best)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--tracking-uri", default=None)
     sample.set_defaults(func=cmd_sample)

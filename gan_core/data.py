@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 DATA_ENV = "GAN_DATA_DIR"
+TRAIN_IMAGES = 60_000  # the MNIST training split
 
 
 class DataNotFoundError(RuntimeError):

@@ -12,13 +12,12 @@ from typing import Any, Callable, Protocol
 
 import torch
 
-from . import methods
+from . import methods, registry
 from .data import BatchSampler, load_mnist
-from .metrics.evaluate import evaluate_generator, generate
+from .metrics.evaluate import evaluate_generator, generate, inception_count
 from .models import LATENT_DIM, Generator
 
 CHECK_EVERY = 25  # steps between divergence checks: a host sync per step would cost on GPU
-TRAIN_IMAGES = 60_000
 
 
 class Diverged(RuntimeError):
@@ -37,20 +36,13 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def inception_count(config: dict, device: torch.device) -> int:
-    """Inception samples for the final evaluation; -1 means the protocol's 10,000 on GPU
-    and 500 on CPU, where Inception costs ~150 ms per image."""
-    n = config["inception_samples"]
-    return n if n >= 0 else (10_000 if device.type == "cuda" else 500)
-
-
 def preflight(config: dict, device: torch.device) -> None:
     """Load data and feature networks before any training, so missing files fail first."""
     from .metrics.features import inception_extractor, mnist_extractor
 
     load_mnist("train")
     mnist_extractor(str(device))
-    if inception_count(config, device) > 0 or config["inception_every_report"]:
+    if inception_count(config, device) > 0 or config.get("inception_every_report"):
         inception_extractor(str(device))
 
 
@@ -106,14 +98,6 @@ def make_train_step(method: methods.Method, config: dict, G: torch.nn.Module, D:
         return loss_d.detach(), loss_g.detach(), logs
 
     return train_step
-
-
-def planned_reports(config: dict) -> int:
-    """How many reports a run with this resolved config makes (ASHA's max_t)."""
-    steps_per_epoch = max(1, (TRAIN_IMAGES // config["batch_size"]) // config["n_critic"])
-    total = config["max_steps"] or config["epochs"] * steps_per_epoch
-    every = config["eval_every_steps"] or config["eval_every_epochs"] * steps_per_epoch
-    return math.ceil(total / every)
 
 
 class Trainer(Protocol):
@@ -179,14 +163,22 @@ class GanTrainer:
         set_rng_state(state["rng"], self.device)
 
 
-def run(method_name: str, user_config: dict | None, *, report: Report,
-        resume: dict | None = None, progress: bool = False) -> dict[str, Any]:
-    """Train ``method_name`` with ``user_config``; return the final report's metrics."""
-    method = methods.get(method_name)
-    config = method.resolve(user_config)
+def run(name: str, user_config: dict | None, *, report: Report, resume: dict | None = None,
+        progress: bool = False, base: dict | None = None) -> dict[str, Any]:
+    """Train ``name`` (a method, or a sampler job on the run ``base``) with ``user_config``;
+    return the final report's metrics. A sampler job without ``base`` loads its config's base."""
+    job = registry.get(name)
+    config = job.resolve(user_config)
     device = pick_device(config["device"])
     preflight(config, device)
-    return drive(GanTrainer(method, config, device), report=report, resume=resume, progress=progress)
+    if registry.is_sampler_job(name):
+        if base is None:
+            from .sampling import load_base
+            base = load_base(config["base"])[1]
+        trainer = job.trainer(config, device, base)
+    else:
+        trainer = GanTrainer(job, config, device)
+    return drive(trainer, report=report, resume=resume, progress=progress)
 
 
 def drive(trainer: Trainer, *, report: Report, resume: dict | None = None, progress: bool = False) -> dict[str, Any]:

@@ -18,14 +18,18 @@ class GanModel:
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     sampler: str = "plain"          # the sampler that gave this run its best FID
+    sampler_run: str = ""           # the MLflow run that fitted it
+    tracking_uri: str | None = None
     state: dict[str, Any] = field(default_factory=dict, repr=False)  # the full checkpoint (D for samplers)
 
     @torch.no_grad()
     def sample(self, n: int, *, sampler: str | None = None, seed: int | None = None) -> torch.Tensor:
         """n samples [n, 1, 28, 28] in [-1, 1]; ``sampler`` defaults to the run's best."""
+        from . import sampling
+
         name = sampler or self.sampler
+        sampling.check_sampler(name)
         if name != "plain":
-            from . import sampling
             return sampling.sample_from_model(self, name, n, seed=seed)
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
@@ -33,6 +37,14 @@ class GanModel:
         device = next(self.generator.parameters()).device
         z = torch.randn(n, LATENT_DIM, generator=gen).to(device)
         return self.generator(z).view(n, 1, 28, 28)
+
+    def linked_sampler_run(self, job: str) -> str | None:
+        """The run that fitted ``job`` (drs, latent_reweighting) for this generator, if any."""
+        from .sampling import JOB_OF
+
+        if self.sampler_run and JOB_OF.get(self.sampler) == job:
+            return self.sampler_run
+        return tracking.best_linked_run(job, self.run_id, self.tracking_uri) if self.run_id else None
 
     def discriminator(self):
         """The run's discriminator, rebuilt from its checkpoint (for DRS and friends)."""
@@ -50,9 +62,12 @@ def load_run(run_id: str, *, tracking_uri: str | None = None, record: tracking.R
     G = Generator()
     G.load_state_dict(state["generator"])
     G.eval().requires_grad_(False)
-    record = record or tracking.RunRecord(run_id, {}, {}, {})
+    if record is None:
+        run = tracking.client(tracking_uri).get_run(run_id)
+        record = tracking.RunRecord(run_id, dict(run.data.metrics), dict(run.data.params), dict(run.data.tags))
     return GanModel(G, run_id, method or state["method"], record.metrics, record.params,
-                    record.tags.get("best_sampler", "plain"), state)
+                    record.tags.get("best_sampler", "plain"), record.tags.get("best_sampler_run", ""),
+                    tracking_uri, state)
 
 
 def best_model(method: str, *, tracking_uri: str | None = None, metric: str = "fid") -> GanModel:

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from . import methods
+from . import registry
 from .config import ConfigError
 
 SPACES_DIR = Path(__file__).resolve().parents[1] / "search_spaces"
@@ -70,7 +70,7 @@ def validate(raw: Any, source: str = "<dict>", method: str | None = None) -> Sea
     if method is not None and name != method:
         _fail(source, f"is for method {name!r}, not {method!r}")
     try:
-        schema = methods.get(name).schema
+        schema = registry.get(name).schema
     except ConfigError as err:
         _fail(source, str(err))
     space = SearchSpace(name, source=source)
@@ -129,7 +129,7 @@ def load(method_or_path: str | Path, method: str | None = None) -> SearchSpace:
     """A method name (search_spaces/<method>.yaml) or a path to a YAML file."""
     path = Path(method_or_path)
     if path.suffix not in (".yaml", ".yml"):
-        methods.get(str(method_or_path))
+        registry.get(str(method_or_path))
         path = SPACES_DIR / f"{method_or_path}.yaml"
     if not path.exists():
         raise SearchSpaceError(f"no search space file at {path}")

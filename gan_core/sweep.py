@@ -17,7 +17,7 @@ from typing import Any
 
 from ray import tune
 
-from . import loop, methods, search_space as spaces, tracking, trainables
+from . import methods, registry, search_space as spaces, tracking, trainables
 
 SMOKE_SAMPLES = 6
 
@@ -173,7 +173,8 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
               seed: int = 0, max_concurrent: int | None = None, cpus_per_trial: float = 1.0,
               gpus_per_trial: float | None = None, points_to_evaluate: list[dict] | None = None,
               max_failures: int = 2, early_stopping: bool = True, callbacks: list | None = None,
-              verbose: int = 1) -> SweepResult:
+              base: str | None = None, verbose: int = 1) -> SweepResult:
+    """Sweep ``method`` (a GAN method, or a sampler job on the GAN run ``base``)."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.optuna import OptunaSearch
     import optuna
@@ -183,13 +184,22 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
     if metric not in ("fid_mnist", "fid"):
         raise spaces.SearchSpaceError(f"--metric must be fid_mnist or fid, got {metric!r}")
     fixed = space.fixed_config(smoke=smoke)
-    if max_epochs is not None:
+    job = registry.get(method)
+    if max_epochs is not None and "epochs" in job.schema:  # sampler jobs have no epochs
         fixed["epochs"] = max_epochs
     if metric == "fid":
         fixed["inception_every_report"] = True
-    resolved = methods.get(method).resolve(fixed)
     uri = tracking.normalize_uri(tracking_uri) if tracking_uri else tracking.default_tracking_uri()
     tracking.check_reachable(uri)
+    sampler_job = registry.is_sampler_job(method)
+    if sampler_job:
+        from .sampling import load_base
+        if not base:
+            raise methods.ConfigError(f"a {method} sweep needs --base: a GAN run id, a method name "
+                                      f"(its champion) or a checkpoint path")
+        base_run, base_state = load_base(base, uri)
+        fixed["base"] = base_run or str(Path(base).resolve())
+    resolved = job.resolve(fixed)
     storage_uri = storage_path if "://" in (storage_path or "") \
         else str(Path(storage_path or "ray_results").expanduser().resolve())
     restore_from = _latest_experiment(storage_uri, study) if resume else None
@@ -198,7 +208,10 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
     if gpus_per_trial is None:
         import ray
         gpus_per_trial = 0.25 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-    trainable = tune.with_resources(trainables.get(method), {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
+    trainable = trainables.get(method)
+    if sampler_job:  # the base run's weights travel once, through Ray's object store
+        trainable = tune.with_parameters(trainable, base=base_state)
+    trainable = tune.with_resources(trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
 
     if restore_from is not None:
         path, name = restore_from
@@ -215,7 +228,7 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
             space=space.optuna_distributions(), metric=metric, mode="min", study_name=name,
             sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=True),  # liar: parallel trials differ
             points_to_evaluate=points or None)
-        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=loop.planned_reports(resolved),
+        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=job.planned_reports(resolved),
                                   grace_period=1, reduction_factor=2 if smoke else 3) \
             if early_stopping else FIFOScheduler()
         tuner = tune.Tuner(
@@ -245,8 +258,14 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
         best = ranked[0]
         result.best = {"run_id": best.run_id, "metric": used, used: best.metrics[used],
                        "trial_id": best.tags.get("trial_id")}
-        promoted, version = tracking.promote_champion(method, best, used, uri)
-        result.champion = f"gan-{method} v{version}" + (" (new champion)" if promoted else " (champion kept)")
+        if sampler_job:  # the GAN run learns which sampler serves it best
+            sampler = best.params.get("sampler", method)
+            kept = tracking.record_sampler(resolved["base"], sampler, best, uri)
+            result.champion = f"{sampler} on run {resolved['base']}: " + ("recorded as its best sampler" if kept
+                                                                          else "not better than its best sampler")
+        else:
+            promoted, version = tracking.promote_champion(method, best, used, uri)
+            result.champion = f"gan-{method} v{version}" + (" (new champion)" if promoted else " (champion kept)")
     sweep_run.log_figures(optuna_figures(space, result.rows, metric))
     sweep_run.log_table("trials.md", result.table())
     sweep_run.finish({k: v for k, v in (result.best or {}).items() if isinstance(v, float)})
@@ -270,6 +289,8 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: as resources allow)")
     p.add_argument("--cpus-per-trial", type=float, default=1.0)
     p.add_argument("--gpus-per-trial", type=float, help="e.g. 0.25 packs 4 trials per GPU (default 0.25 if GPUs)")
+    p.add_argument("--base", help="sampler sweeps: the GAN run to sample from (run id, method name "
+                                  "for its champion, or checkpoint path)")
     return p
 
 
@@ -278,7 +299,7 @@ def _sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:
                 metric=args.metric, smoke=args.smoke, tracking_uri=args.tracking_uri,
                 storage_path=args.storage_path, resume=args.resume, seed=args.seed,
                 max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
-                gpus_per_trial=args.gpus_per_trial)
+                gpus_per_trial=args.gpus_per_trial, base=args.base)
 
 
 def _exit_on_user_error(call):
@@ -312,24 +333,40 @@ def main(method: str, study: str, description: str, argv: list[str] | None = Non
 
 
 def compare(method_names: list[str], study: str, description: str, argv: list[str] | None = None) -> str:
-    """The same budget for every method, one sweep each, then one comparison table."""
+    """The same budget for every method, one sweep each, then each sampler job on each
+    method's best run, and one comparison table."""
+    from .sampling import JOBS
+
     p = parser(description)
     p.add_argument("--methods", nargs="+", default=method_names, help="methods to compare")
+    p.add_argument("--samplers", nargs="*", default=list(JOBS),
+                   help="sampler jobs swept on each method's best run (give the flag alone for none)")
     args = p.parse_args(argv)
-    if args.search_space:
-        p.error("--search-space applies to one method; edit search_spaces/<method>.yaml instead")
-    _exit_on_user_error(lambda: [spaces.load(m) for m in args.methods])  # every space valid before any trial
-    results = [_exit_on_user_error(lambda m=m: run_sweep(m, study=f"{study}-{m}", **_sweep_kwargs(args)))
-               for m in args.methods]
-    cols = ["method", "trials", "completed", "best fid_mnist", "fid", "precision", "recall", "inception_samples"]
+    if args.search_space or args.base:
+        p.error("--search-space and --base apply to one study; use the study's own script")
+    # every space valid before any trial
+    _exit_on_user_error(lambda: [spaces.load(m) for m in [*args.methods, *args.samplers]])
+    kwargs = _sweep_kwargs(args)
+    results: list[tuple[str, SweepResult]] = []
+    for m in args.methods:
+        result = _exit_on_user_error(lambda m=m: run_sweep(m, study=f"{study}-{m}", **kwargs))
+        results.append((m, result))
+        for job in args.samplers if result.best else []:
+            kwargs_job = {**kwargs, "base": result.best["run_id"]}
+            results.append((f"{m}+{job}", _exit_on_user_error(
+                lambda job=job: run_sweep(job, study=f"{study}-{m}-{job}", **kwargs_job))))
+    cols = ["method", "trials", "completed", "best fid_mnist", "fid", "precision", "recall", "inception_samples",
+            "sampler", "acceptance_rate"]
     lines = [" | ".join(cols), " | ".join("---" for _ in cols)]
-    for r in results:
+    for label, r in results:
         done = [row for row in r.rows if row["status"] == "completed"]
         best = min(done, key=lambda row: row.get("fid", math.inf), default={})
         best_mnist = min((row.get("fid_mnist", math.inf) for row in r.rows), default=math.inf)
-        lines.append(" | ".join(_fmt(v) for v in (r.method, len(r.rows), len(done), best_mnist, best.get("fid", ""),
+        sampler = best.get("config", {}).get("sampler", r.method if "+" in label else "plain") if best else ""
+        lines.append(" | ".join(_fmt(v) for v in (label, len(r.rows), len(done), best_mnist, best.get("fid", ""),
                                                      best.get("precision", ""), best.get("recall", ""),
-                                                     best.get("inception_samples", ""))))
+                                                     best.get("inception_samples", ""), sampler,
+                                                     best.get("acceptance_rate", ""))))
     table = "\n".join(lines)
     print(f"\n{study}: best completed trial per method (fid on inception_samples samples)\n{table}")
     return table

@@ -29,10 +29,13 @@ from .config import ConfigError
 
 METRIC_KEYS = ("fid_mnist", "precision_mnist", "recall_mnist", "fid", "precision", "recall",
                "loss_d", "loss_g", "d_real", "d_fake", "images_per_s", "steps_per_s",
-               "train_seconds", "eval_seconds", "report_seconds", "epoch", "eval_samples", "inception_samples")
+               "train_seconds", "eval_seconds", "report_seconds", "epoch", "eval_samples", "inception_samples",
+               # samplers: acceptance and cost, and the importance network's training
+               "acceptance_rate", "proposals_per_sample", "loss_critic", "loss_w", "w_mean", "w_over_m")
 CHECKPOINT_ARTIFACT = "checkpoint"
 SAMPLES_KEY = "samples"
 CHAMPION = "champion"
+GENERATOR_RUN = "generator_run_id"  # tag on a sampler job's run: the GAN run it works on
 
 
 class TrackingUnavailableError(ConfigError):
@@ -146,7 +149,9 @@ class SweepRun:
             return found.info.run_id
         run = c.create_run(self.experiment_id, run_name=f"{self.method}-{trial_id}", tags={
             "mlflow.parentRunId": self.run_id, "sweep": self.sweep, "trial_id": trial_id, "role": "trial",
-            "method": self.method, "status": "running", "git_commit": git_commit()})
+            "method": self.method, "status": "running", "git_commit": git_commit(),
+            # a sampler job's link to the GAN run it samples from
+            **({GENERATOR_RUN: config["base"]} if config.get("base") else {})})
         c.log_batch(run.info.run_id, params=_params(config))
         return run.info.run_id
 
@@ -281,3 +286,46 @@ def promote_champion(method: str, run: RunRecord, metric: str, uri: str | None =
                                      tags={"metric": metric, "value": str(value), "count": str(count)})
     c.set_registered_model_alias(name, CHAMPION, version.version)
     return True, version.version
+
+
+# --- samplers linked to a GAN run ----------------------------------------------------------
+
+def comparable_metric(a: dict[str, float], b: dict[str, float]) -> str | None:
+    """The FID two runs can be ranked on: Inception fid at equal sample counts, else fid_mnist."""
+    for metric, count in (("fid", "inception_samples"), ("fid_mnist", "eval_samples")):
+        if metric in a and metric in b and a.get(count) == b.get(count):
+            return metric
+    return None
+
+
+def record_sampler(generator_run_id: str, sampler: str, run: RunRecord, uri: str | None = None) -> bool:
+    """Tag the GAN run with ``sampler`` (fitted in ``run``) if it beats the run's current best
+    sampler, or plain sampling when it has none; return whether it was recorded."""
+    c = client(uri)
+    try:
+        gan = c.get_run(generator_run_id)
+    except Exception:
+        return False  # a checkpoint path, not a tracked run: nothing to tag
+    tags, metrics = gan.data.tags, dict(gan.data.metrics)
+    current = dict(metrics)  # plain sampling, unless a sampler was recorded before
+    if tags.get("best_sampler_run"):
+        current = {k[len("best_sampler."):]: float(v) for k, v in tags.items() if k.startswith("best_sampler.")}
+    metric = comparable_metric(run.metrics, current)
+    if metric is not None and current[metric] <= run.metrics[metric]:
+        return False
+    for key in ("fid", "inception_samples", "fid_mnist", "eval_samples"):
+        if key in run.metrics:
+            c.set_tag(generator_run_id, f"best_sampler.{key}", str(run.metrics[key]))
+    c.set_tag(generator_run_id, "best_sampler_run", run.run_id)
+    c.set_tag(generator_run_id, "best_sampler", sampler)
+    return True
+
+
+def best_linked_run(job: str, generator_run_id: str, uri: str | None = None) -> str | None:
+    """The best finished ``job`` run fitted on ``generator_run_id``, or None."""
+    try:
+        runs = [r for r in finished_runs(job, uri) if r.tags.get(GENERATOR_RUN) == generator_run_id]
+    except ModelNotFoundError:
+        return None
+    ranked, _ = rank(runs, "fid") if any("fid" in r.metrics for r in runs) else rank(runs, "fid_mnist")
+    return ranked[0].run_id if ranked else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from . import loop, methods
+from . import loop, registry
 from .images import save_grid
 
 CHECKPOINT = "checkpoint.pt"
@@ -20,7 +20,7 @@ DIVERGED = "DIVERGED"  # marker in the trial folder: a retry of a diverged trial
 
 
 def _make(method: str):
-    def trainable(config: dict) -> None:
+    def trainable(config: dict, base: dict | None = None) -> None:
         import ray
         from ray import tune
 
@@ -41,22 +41,25 @@ def _make(method: str):
                 tune.report({**metrics, "node_id": node_id}, checkpoint=tune.Checkpoint.from_directory(folder))
 
         try:
-            loop.run(method, config, report=report, resume=resume)
+            loop.run(method, config, report=report, resume=resume, base=base)
         except loop.Diverged as err:
             marker.write_text(str(err))
             raise
 
     trainable.__name__ = trainable.__qualname__ = method
-    trainable.__doc__ = f"Ray Tune trainable for {method}: {methods.get(method).doc}"
+    trainable.__doc__ = (f"Ray Tune trainable for {method}: {registry.get(method).doc}"
+                         + ("\n\nbase: the GAN run's checkpoint state; sweeps pass it with tune.with_parameters, "
+                            "otherwise config['base'] is loaded from MLflow." if registry.is_sampler_job(method) else ""))
     return trainable
 
 
-# trainables.vanilla, trainables.san, ...: one per registered method, so a new method needs no edit here.
-_TRAINABLES = {name: _make(name) for name in methods.REGISTRY}
+# trainables.vanilla, trainables.san, ..., trainables.drs: one per registered method or sampler job,
+# so a new one needs no edit here.
+_TRAINABLES = {name: _make(name) for name in registry.REGISTRY}
 globals().update(_TRAINABLES)
 __all__ = [*_TRAINABLES, "get"]
 
 
 def get(method: str):
-    methods.get(method)  # clear error for unknown names
+    registry.get(method)  # clear error for unknown names
     return _TRAINABLES[method]

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from mlflow import MlflowClient
 
 import gan_core
@@ -110,7 +111,8 @@ BAD_SPACES = {
 }
 
 
-@pytest.mark.parametrize("case", ["unknown_method", "unreachable_uri", *BAD_SPACES])
+@pytest.mark.parametrize("case", ["unknown_method", "unreachable_uri", "sampler_without_base", "unknown_base",
+                                  *BAD_SPACES])
 def test_bad_sweep_input_fails_before_ray_starts(case, tmp_path):
     """One clear line and exit 2, before Ray starts or any folder is written."""
     storage = ["--storage-path", str(tmp_path / "rr")]
@@ -119,6 +121,11 @@ def test_bad_sweep_input_fails_before_ray_starts(case, tmp_path):
     elif case == "unreachable_uri":
         cmd, message = sweep_cmd("san_lambda_bs.py", "--smoke", "--tracking-uri", "http://127.0.0.1:9", *storage), \
             "unreachable"
+    elif case == "sampler_without_base":
+        cmd, message = sweep_cmd("drs.py", "--smoke", *storage), "needs --base"
+    elif case == "unknown_base":
+        cmd, message = sweep_cmd("latent_reweighting.py", "--smoke", "--base", "f00d", *storage), \
+            "'f00d' is not a finished GAN run"
     else:
         text, message = BAD_SPACES[case]
         (tmp_path / "bad.yaml").write_text(text)
@@ -129,3 +136,40 @@ def test_bad_sweep_input_fails_before_ray_starts(case, tmp_path):
     assert message in result.stderr and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0
     assert not (tmp_path / "rr").exists() and time.time() - start < 60
+
+
+def test_sampler_sweeps_on_the_champion_and_every_sampler_through_gan_model(smoke):
+    """--smoke sweeps of drs and latent_reweighting on the san champion, linked to it in MLflow,
+    then GanModel.sample with each sampler, defaulting to the one recorded as best."""
+    cwd, _ = smoke
+    uri = f"sqlite:///{cwd}/mlflow.db"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    champion = gan_core.best_model("san", tracking_uri=uri)
+    for script in ("drs.py", "latent_reweighting.py"):
+        result = subprocess.run(
+            sweep_cmd(script, "--smoke", "--num-samples", "3", "--base", "san", "--tracking-uri", "sqlite:///mlflow.db",
+                      "--storage-path", "ray_results", "--cpus-per-trial", "0.5"),
+            cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert f"on run {champion.run_id}" in result.stdout
+    c = MlflowClient(uri)
+    for job in ("drs", "latent_reweighting"):
+        trials = c.search_runs([c.get_experiment_by_name(job).experiment_id], "tags.role = 'trial'")
+        assert len(trials) == 3
+        done = [r for r in trials if r.data.tags["status"] == "completed"]
+        assert done, [r.data.tags for r in trials]
+        for run in done:
+            assert run.data.tags[tracking.GENERATOR_RUN] == champion.run_id
+            assert 0 < run.data.metrics["acceptance_rate"] <= 1 <= run.data.metrics["proposals_per_sample"]
+            assert run.data.metrics["inception_samples"] == 32 and "fid" in run.data.metrics
+    model = gan_core.best_model("san", tracking_uri=uri)
+    tags = c.get_run(model.run_id).data.tags
+    assert model.sampler == tags.get("best_sampler", "plain")
+    if model.sampler != "plain":  # a sampler beat plain sampling's fid on the same 32 samples
+        assert float(tags["best_sampler.fid"]) < model.metrics["fid"]
+    for sampler in gan_core.SAMPLERS:
+        x = model.sample(6, sampler=sampler, seed=0)
+        assert x.shape == (6, 1, 28, 28) and x.min() >= -1 and x.max() <= 1, sampler
+        assert torch.equal(x, model.sample(6, sampler=sampler, seed=0)), sampler
+    with pytest.raises(gan_core.config.ConfigError, match="unknown sampler"):
+        model.sample(6, sampler="rejection")

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import math
+
 import torch
 from torch import nn
 
 from .. import losses
 from ..config import COMMON, Param, resolve
+from ..data import TRAIN_IMAGES
 from ..models import Discriminator
 
 
@@ -35,6 +38,13 @@ class Method:
 
     def resolve(self, user: dict[str, Any] | None) -> dict:
         return resolve(self.schema, user, method=self.name)
+
+    def planned_reports(self, config: dict) -> int:
+        """How many reports a run with this resolved config makes (ASHA's max_t)."""
+        steps_per_epoch = max(1, (TRAIN_IMAGES // config["batch_size"]) // config["n_critic"])
+        total = config["max_steps"] or config["epochs"] * steps_per_epoch
+        every = config["eval_every_steps"] or config["eval_every_epochs"] * steps_per_epoch
+        return math.ceil(total / every)
 
     def build_discriminator(self, config: dict, **shape) -> nn.Module:
         """The method's D; ``shape`` (in_dim, hidden) is set only by the 2-D toy problems."""

@@ -18,6 +18,13 @@ from .reference import K, load_reference
 EVAL_SEED = 1234  # fixed noise for evaluation, so reports along a run are comparable
 
 
+def inception_count(config: dict, device: torch.device) -> int:
+    """Inception samples for the final evaluation; -1 means the protocol's 10,000 on GPU
+    and 500 on CPU, where Inception costs ~150 ms per image."""
+    n = config["inception_samples"]
+    return n if n >= 0 else (10_000 if device.type == "cuda" else 500)
+
+
 @torch.no_grad()
 def generate(generator: torch.nn.Module, n: int, *, seed: int = EVAL_SEED, batch: int = 5000) -> torch.Tensor:
     """n generator samples as uint8 [n, 784], from seeded noise, on the generator's device."""
