@@ -242,6 +242,8 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
                 failure_config=tune.FailureConfig(max_failures=max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
     grid = tuner.fit()
+    import ray
+    ray.shutdown()  # the rest talks to MLflow only: let go of Ray (on a cluster this only disconnects)
 
     result = SweepResult(method, name, metric, experiment_path=grid.experiment_path)
     for r in grid:
