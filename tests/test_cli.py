@@ -60,3 +60,44 @@ def test_missing_inception_weights_via_cli(tmp_path, env):
 def test_methods_listing(env):
     result = gan("methods", env=env)
     assert result.returncode == 0 and "san_lambda" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def base_checkpoint(tmp_path_factory):
+    """A short vanilla run whose checkpoint the samplers work on."""
+    out = tmp_path_factory.mktemp("base")
+    env = {**__import__("os").environ, "PYTHONUNBUFFERED": "1"}
+    result = gan("train", "--method", "vanilla", "--max-steps", "30", "--quiet", "--set", "inception_samples=0",
+                 "--set", "eval_samples=200", "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    return out / "checkpoint.pt"
+
+
+@pytest.mark.parametrize("method, extra", [
+    ("drs", ["--set", "calibration_samples=500", "--set", "burn_in=500", "--set", "drs_percentile=80"]),
+    ("latent_reweighting", ["--max-steps", "4", "--set", "eval_every_steps=2", "--set", "batch_size=32",
+                            "--set", "n_critic=1", "--set", "sampler=latent_rs"]),
+    ("latent_reweighting", ["--max-steps", "2", "--set", "batch_size=32", "--set", "sampler=latent_ga",
+                            "--set", "eval_every_steps=2"]),
+    ("latent_reweighting", ["--max-steps", "2", "--set", "batch_size=32", "--set", "sampler=latent_rs_ga",
+                            "--set", "eval_every_steps=2"]),
+])
+def test_train_every_sampler_job_on_a_checkpoint(method, extra, base_checkpoint, tmp_path, env):
+    result = gan("train", "--method", method, "--set", f"base={base_checkpoint}", "--quiet",
+                 "--set", "inception_samples=0", "--set", "eval_samples=200", *extra, "--out", str(tmp_path), env=env)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout.splitlines()[0])
+    assert {"fid_mnist", "precision_mnist", "recall_mnist", "acceptance_rate", "proposals_per_sample"} <= set(metrics)
+    assert 0 < metrics["acceptance_rate"] <= 1 and metrics["proposals_per_sample"] >= 1
+    assert list((tmp_path / "samples").glob("step_*.png")) and (tmp_path / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "drs"], "drs needs base="),
+    (["--method", "drs", "--set", "base=/nowhere/checkpoint.pt"], "does not exist"),
+    (["--method", "latent_reweighting", "--set", "base=x.pt", "--set", "max_weight=0.5"], "max_weight must be > 1"),
+])
+def test_sampler_job_bad_input_is_one_clear_line(args, message, env):
+    result = gan("train", *args, env=env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().count("\n") == 0 and message in result.stderr

@@ -134,7 +134,8 @@ def test_bad_sweep_input_fails_before_ray_starts(case, tmp_path):
     result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr and "Traceback" not in result.stderr
-    assert result.stderr.strip().count("\n") == 0
+    errors = [line for line in result.stderr.strip().splitlines() if " INFO " not in line]  # MLflow's own logs
+    assert len(errors) == 1, result.stderr
     assert not (tmp_path / "rr").exists() and time.time() - start < 60
 
 
