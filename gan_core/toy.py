@@ -59,6 +59,15 @@ def mode_coverage(samples: torch.Tensor, mixture: Mixture) -> dict[str, float]:
 def train_toy(method_name: str, config: dict | None = None, *, mixture: str = "ring8",
               steps: int = 2000) -> dict[str, float]:
     """Train ``method_name`` on a 2-D mixture and return its mode coverage."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # 128-wide layers: threads only add sync cost, badly so on a busy machine
+    try:
+        return _train_toy(method_name, config, mixture, steps)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_toy(method_name: str, config: dict | None, mixture: str, steps: int) -> dict[str, float]:
     method = methods.get(method_name)
     config = method.resolve(config)
     torch.manual_seed(config["seed"])
