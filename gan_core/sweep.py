@@ -143,8 +143,8 @@ def _init_ray() -> None:
         return
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")  # experiment state often: resume loses little
     address = os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address)
+    if address:  # "local" forces a private instance, even where a cluster runs on this machine
+        ray.init(address=address, **({"include_dashboard": False} if address == "local" else {}))
         return
     try:  # `ray submit` runs us on a head node: join it
         ray.init(address="auto")

@@ -24,7 +24,8 @@ def sweep_cmd(script, *args):
 def smoke(tmp_path_factory):
     """One smoke sweep with 4 trials at a time on 2 cores: one SQLite file, many writers' worth of results."""
     cwd = tmp_path_factory.mktemp("sweep")
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    # RAY_ADDRESS=local: a private Ray, never a cluster someone started on this machine
+    env = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}, "RAY_ADDRESS": "local"}
     result = subprocess.run(
         # a relative URI: it must resolve in the driver's folder, never inside Tune's trial folders
         sweep_cmd("san_lambda_bs.py", "--smoke", "--tracking-uri", "sqlite:///mlflow.db",
@@ -144,7 +145,8 @@ def test_sampler_sweeps_on_the_champion_and_every_sampler_through_gan_model(smok
     then GanModel.sample with each sampler, defaulting to the one recorded as best."""
     cwd, _ = smoke
     uri = f"sqlite:///{cwd}/mlflow.db"
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    # RAY_ADDRESS=local: a private Ray, never a cluster someone started on this machine
+    env = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}, "RAY_ADDRESS": "local"}
     champion = gan_core.best_model("san", tracking_uri=uri)
     for script in ("drs.py", "latent_reweighting.py"):
         result = subprocess.run(

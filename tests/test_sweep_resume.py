@@ -41,7 +41,8 @@ def ended_trials_while_running(db: Path) -> int:
 def test_killed_sweep_resumes_without_duplicates(tmp_path):
     cmd = [sys.executable, str(ROOT / "sweeps" / "san_lambda_bs.py"), "--smoke", "--num-samples", str(NUM),
            "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--storage-path", str(tmp_path / "rr")]
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    # RAY_ADDRESS=local: a private Ray, never a cluster someone started on this machine
+    env = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}, "RAY_ADDRESS": "local"}
     log = open(tmp_path / "first.log", "w")
     first = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 600
@@ -73,7 +74,7 @@ def test_killed_sweep_resumes_without_duplicates(tmp_path):
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
 
 
-def test_diverged_and_failed_trials_end_with_a_reason_and_the_sweep_goes_on(tmp_path):
+def test_diverged_and_failed_trials_end_with_a_reason_and_the_sweep_goes_on(tmp_path, monkeypatch):
     """Three trials in one real sweep: a healthy one, one with an absurd learning rate (plain SGD
     at lr 10 overflows within 25 steps), and one asking for CUDA on a machine without it."""
     import ray
@@ -87,6 +88,7 @@ def test_diverged_and_failed_trials_end_with_a_reason_and_the_sweep_goes_on(tmp_
                    "lr_d": {"type": "categorical", "choices": [2e-4, 10.0]}}}, "test.yaml")
     points = [{"device": "cpu", "lr_d": 2e-4}, {"device": "cpu", "lr_d": 10.0}, {"device": "cuda", "lr_d": 2e-4}]
     uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("RAY_ADDRESS", "local")  # a private Ray, never a cluster someone started here
     try:
         result = sweep.run_sweep("san", study="failures", space=space, num_samples=3, smoke=True, tracking_uri=uri,
                                  storage_path=str(tmp_path / "rr"), points_to_evaluate=points, max_failures=1,

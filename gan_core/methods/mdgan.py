@@ -89,7 +89,7 @@ class MDGAN(Method):
         "md_gen_loss": Param("minimax", str, choices=("minimax", "non_saturating"),
                              help="G minimizes E log(λ − lk(D(G(z)))) (the paper's game), or −E log lk"),
         # Spectral norm bounds how far D can stretch its embedding against the fixed mixture; without
-        # it MD-GAN kept 1-4 of 8 modes on the 2-D ring in every setting tried, with it 8 of 8.
+        # it MD-GAN kept 1-3 of 8 modes on the 2-D ring in every setting tried, with it 8 of 8.
         "d_spectral_norm": Param(True, bool),
     }
 
