@@ -49,7 +49,7 @@ def compare_url(base: str, store: str, method: str, view: str) -> str:
         raise SystemExit(f"no sweep in experiment {method!r}")
     trials = c.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{sweeps[0].info.run_id}'")
     if view == "experiment":  # the runs table, with child runs under the sweep
-        return f"{base}/#/experiments/{exp.experiment_id}"
+        return f"{base}/#/experiments/{exp.experiment_id}/runs"
     runs = json.dumps([r.info.run_id for r in trials])
     query = urllib.parse.urlencode({"runs": runs, "experiments": json.dumps([exp.experiment_id])})
     return f"{base}/#/compare-runs?{query}"
