@@ -263,14 +263,24 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--metric", choices=("fid_mnist", "fid"), default="fid_mnist",
                    help="ASHA and Optuna objective; fid computes Inception at every report (GPU clusters)")
     p.add_argument("--tracking-uri", help="MLflow URI (default $MLFLOW_TRACKING_URI or ./mlflow.db)")
-    p.add_argument("--storage-path", help="Ray Tune storage: a local folder or s3://… (default ./ray_results)")
+    # On a cluster the head's environment supplies these defaults (infra/cluster.env, docs/cluster.md).
+    p.add_argument("--storage-path", default=os.environ.get("GAN_STORAGE_PATH") or None,
+                   help="Ray Tune storage: a local folder or s3://… (default $GAN_STORAGE_PATH or ./ray_results)")
     p.add_argument("--resume", action="store_true", help="continue the latest experiment of this study")
     p.add_argument("--search-space", help="a YAML file instead of search_spaces/<method>.yaml")
     p.add_argument("--seed", type=int, default=0, help="Optuna's TPE seed")
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: as resources allow)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
-    p.add_argument("--gpus-per-trial", type=float, help="e.g. 0.25 packs 4 trials per GPU (default 0.25 if GPUs)")
+    p.add_argument("--cpus-per-trial", type=float, default=float(os.environ.get("GAN_CPUS_PER_TRIAL") or 1.0),
+                   help="default $GAN_CPUS_PER_TRIAL or 1")
+    p.add_argument("--gpus-per-trial", type=float, default=_env_float("GAN_GPUS_PER_TRIAL"),
+                   help="e.g. 0.25 packs 4 trials per GPU (default $GAN_GPUS_PER_TRIAL, else 0.25 if the "
+                        "cluster has GPUs now; set it where GPU nodes autoscale from 0)")
     return p
+
+
+def _env_float(name: str) -> float | None:
+    value = os.environ.get(name)
+    return float(value) if value else None
 
 
 def _sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:
