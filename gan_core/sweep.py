@@ -167,10 +167,21 @@ def _latest_experiment(storage_uri: str, study: str) -> tuple[str, str]:
     raise FileNotFoundError(f"--resume: no restorable {study}-* experiment under {storage_uri}")
 
 
+def trial_resources(space: spaces.SearchSpace, cpus: float | None = None, gpus: float | None = None) -> dict:
+    """Per-trial resources: the arguments (flags, $GAN_*_PER_TRIAL), else the space's ``resources:``,
+    else 1 CPU and, where the cluster has GPUs now, a quarter GPU (4 trials share one)."""
+    cpus = space.resources.get("cpu", 1.0) if cpus is None else cpus
+    gpus = space.resources.get("gpu") if gpus is None else gpus
+    if gpus is None:
+        import ray
+        gpus = 0.25 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+    return {"cpu": float(cpus), "gpu": float(gpus)}
+
+
 def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = None, num_samples: int = 16,
               max_epochs: int | None = None, metric: str = "fid_mnist", smoke: bool = False,
               tracking_uri: str | None = None, storage_path: str | None = None, resume: bool = False,
-              seed: int = 0, max_concurrent: int | None = None, cpus_per_trial: float = 1.0,
+              seed: int = 0, max_concurrent: int | None = None, cpus_per_trial: float | None = None,
               gpus_per_trial: float | None = None, points_to_evaluate: list[dict] | None = None,
               max_failures: int = 2, early_stopping: bool = True, callbacks: list | None = None,
               verbose: int = 1) -> SweepResult:
@@ -195,10 +206,8 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
     restore_from = _latest_experiment(storage_uri, study) if resume else None
 
     _init_ray()
-    if gpus_per_trial is None:
-        import ray
-        gpus_per_trial = 0.25 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-    trainable = tune.with_resources(trainables.get(method), {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
+    resources = trial_resources(space, cpus_per_trial, gpus_per_trial)
+    trainable = tune.with_resources(trainables.get(method), resources)
 
     if restore_from is not None:
         path, name = restore_from
@@ -208,6 +217,7 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
         name = f"{study}-{time.strftime('%Y%m%d-%H%M%S')}"
         sweep_run = tracking.SweepRun.start(uri, method, name, {
             "study": study, "num_samples": num_samples, "metric": metric, "smoke": smoke, "seed": seed,
+            "cpus_per_trial": resources["cpu"], "gpus_per_trial": resources["gpu"],
             "search_space": str(space.search), **{f"fixed.{k}": v for k, v in fixed.items()}})
         # a starting point joins only if it names exactly the searched keys
         points = [{k: p[k] for k in space.search} for p in points_to_evaluate or [] if set(space.search) <= set(p)]
@@ -270,11 +280,12 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--search-space", help="a YAML file instead of search_spaces/<method>.yaml")
     p.add_argument("--seed", type=int, default=0, help="Optuna's TPE seed")
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: as resources allow)")
-    p.add_argument("--cpus-per-trial", type=float, default=float(os.environ.get("GAN_CPUS_PER_TRIAL") or 1.0),
-                   help="default $GAN_CPUS_PER_TRIAL or 1")
+    p.add_argument("--cpus-per-trial", type=float, default=_env_float("GAN_CPUS_PER_TRIAL"),
+                   help="default $GAN_CPUS_PER_TRIAL, else the space's resources.cpu, else 1")
     p.add_argument("--gpus-per-trial", type=float, default=_env_float("GAN_GPUS_PER_TRIAL"),
-                   help="e.g. 0.25 packs 4 trials per GPU (default $GAN_GPUS_PER_TRIAL, else 0.25 if the "
-                        "cluster has GPUs now; set it where GPU nodes autoscale from 0)")
+                   help="e.g. 0.25 packs 4 trials per GPU (default $GAN_GPUS_PER_TRIAL, else the space's "
+                        "resources.gpu, else 0.25 if the cluster has GPUs now: set one where GPU nodes "
+                        "autoscale from 0)")
     return p
 
 
