@@ -143,13 +143,16 @@ def _init_ray() -> None:
         return
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")  # experiment state often: resume loses little
     address = os.environ.get("RAY_ADDRESS")
-    if address:
+    if address:  # `ray job submit`, KubeRay's RayJob, or the user
         ray.init(address=address)
         return
-    try:  # `ray submit` runs us on a head node: join it
-        ray.init(address="auto")
-    except (ConnectionError, RuntimeError):
+    # No address: join the cluster that `ray start` recorded on this node (a head that `ray submit`
+    # runs us on), else start a local Ray. Not address="auto": that also joins any other Ray
+    # instance found running on the machine, such as another user's sweep, and dies with it.
+    try:
         ray.init(include_dashboard=False)
+    except ConnectionError:  # a stale record of a `ray start` cluster that is gone
+        ray.init(address="local", include_dashboard=False)
 
 
 def _latest_experiment(storage_uri: str, study: str) -> tuple[str, str]:
