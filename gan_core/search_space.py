@@ -6,6 +6,7 @@
       san_lambda: {type: loguniform, low: 0.1, high: 20}
       batch_size: {type: categorical, choices: [64, 128, 256, 512]}
     smoke:   {max_steps: 60, ...}               # fixed values that --smoke adds
+    resources: {cpu: 2, gpu: 0.25}              # optional, per trial: 4 trials share a GPU
 
 Every bound and choice must itself be a valid config value, so a space can never
 propose a configuration the trainable would refuse.
@@ -36,6 +37,7 @@ class SearchSpace:
     fixed: dict[str, Any] = field(default_factory=dict)
     search: dict[str, dict[str, Any]] = field(default_factory=dict)
     smoke: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, float] = field(default_factory=dict)  # per trial: cpu, gpu (Ray's units)
     source: str = "<dict>"
 
     def optuna_distributions(self) -> dict:
@@ -63,9 +65,9 @@ def _fail(source: str, message: str) -> None:
 def validate(raw: Any, source: str = "<dict>", method: str | None = None) -> SearchSpace:
     if not isinstance(raw, dict):
         _fail(source, "must be a mapping with keys method, fixed, search, smoke")
-    extra = set(raw) - {"method", "fixed", "search", "smoke"}
+    extra = set(raw) - {"method", "fixed", "search", "smoke", "resources"}
     if extra:
-        _fail(source, f"unknown top-level key {sorted(extra)[0]!r}; allowed: method, fixed, search, smoke")
+        _fail(source, f"unknown top-level key {sorted(extra)[0]!r}; allowed: method, fixed, search, smoke, resources")
     name = raw.get("method", method)
     if method is not None and name != method:
         _fail(source, f"is for method {name!r}, not {method!r}")
@@ -74,6 +76,13 @@ def validate(raw: Any, source: str = "<dict>", method: str | None = None) -> Sea
     except ConfigError as err:
         _fail(source, str(err))
     space = SearchSpace(name, source=source)
+    resources = raw.get("resources") or {}
+    if not isinstance(resources, dict) or set(resources) - {"cpu", "gpu"}:
+        _fail(source, "resources must be a mapping with keys cpu and/or gpu, e.g. {cpu: 2, gpu: 0.25}")
+    for key, value in resources.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (key == "cpu" and value == 0):
+            _fail(source, f"resources.{key} must be a number {'> 0' if key == 'cpu' else '>= 0'}, got {value!r}")
+        space.resources[key] = float(value)
     for section in ("fixed", "smoke"):
         values = raw.get(section) or {}
         if not isinstance(values, dict):

@@ -143,13 +143,16 @@ def _init_ray() -> None:
         return
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")  # experiment state often: resume loses little
     address = os.environ.get("RAY_ADDRESS")
-    if address:  # "local" forces a private instance, even where a cluster runs on this machine
+    if address:  # `ray job submit`, KubeRay's RayJob, or the user; "local" forces a private instance
         ray.init(address=address, **({"include_dashboard": False} if address == "local" else {}))
         return
-    try:  # `ray submit` runs us on a head node: join it
-        ray.init(address="auto")
-    except (ConnectionError, RuntimeError):
+    # No address: join the cluster that `ray start` recorded on this node (a head that `ray submit`
+    # runs us on), else start a local Ray. Not address="auto": that also joins any other Ray
+    # instance found running on the machine, such as another user's sweep, and dies with it.
+    try:
         ray.init(include_dashboard=False)
+    except ConnectionError:  # a stale record of a `ray start` cluster that is gone
+        ray.init(address="local", include_dashboard=False)
 
 
 def _latest_experiment(storage_uri: str, study: str) -> tuple[str, str]:
@@ -167,10 +170,21 @@ def _latest_experiment(storage_uri: str, study: str) -> tuple[str, str]:
     raise FileNotFoundError(f"--resume: no restorable {study}-* experiment under {storage_uri}")
 
 
+def trial_resources(space: spaces.SearchSpace, cpus: float | None = None, gpus: float | None = None) -> dict:
+    """Per-trial resources: the arguments (flags, $GAN_*_PER_TRIAL), else the space's ``resources:``,
+    else 1 CPU and, where the cluster has GPUs now, a quarter GPU (4 trials share one)."""
+    cpus = space.resources.get("cpu", 1.0) if cpus is None else cpus
+    gpus = space.resources.get("gpu") if gpus is None else gpus
+    if gpus is None:
+        import ray
+        gpus = 0.25 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+    return {"cpu": float(cpus), "gpu": float(gpus)}
+
+
 def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = None, num_samples: int = 16,
               max_epochs: int | None = None, metric: str = "fid_mnist", smoke: bool = False,
               tracking_uri: str | None = None, storage_path: str | None = None, resume: bool = False,
-              seed: int = 0, max_concurrent: int | None = None, cpus_per_trial: float = 1.0,
+              seed: int = 0, max_concurrent: int | None = None, cpus_per_trial: float | None = None,
               gpus_per_trial: float | None = None, points_to_evaluate: list[dict] | None = None,
               max_failures: int = 2, early_stopping: bool = True, callbacks: list | None = None,
               base: str | None = None, verbose: int = 1) -> SweepResult:
@@ -205,13 +219,11 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
     restore_from = _latest_experiment(storage_uri, study) if resume else None
 
     _init_ray()
-    if gpus_per_trial is None:
-        import ray
-        gpus_per_trial = 0.25 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+    resources = trial_resources(space, cpus_per_trial, gpus_per_trial)
     trainable = trainables.get(method)
     if sampler_job:  # the base run's weights travel once, through Ray's object store
         trainable = tune.with_parameters(trainable, base=base_state)
-    trainable = tune.with_resources(trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
+    trainable = tune.with_resources(trainable, resources)
 
     if restore_from is not None:
         path, name = restore_from
@@ -221,6 +233,7 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
         name = f"{study}-{time.strftime('%Y%m%d-%H%M%S')}"
         sweep_run = tracking.SweepRun.start(uri, method, name, {
             "study": study, "num_samples": num_samples, "metric": metric, "smoke": smoke, "seed": seed,
+            "cpus_per_trial": resources["cpu"], "gpus_per_trial": resources["gpu"],
             "search_space": str(space.search), **{f"fixed.{k}": v for k, v in fixed.items()}})
         # a starting point joins only if it names exactly the searched keys
         points = [{k: p[k] for k in space.search} for p in points_to_evaluate or [] if set(space.search) <= set(p)]
@@ -284,16 +297,27 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--metric", choices=("fid_mnist", "fid"), default="fid_mnist",
                    help="ASHA and Optuna objective; fid computes Inception at every report (GPU clusters)")
     p.add_argument("--tracking-uri", help="MLflow URI (default $MLFLOW_TRACKING_URI or ./mlflow.db)")
-    p.add_argument("--storage-path", help="Ray Tune storage: a local folder or s3://… (default ./ray_results)")
+    # On a cluster the head's environment supplies these defaults (infra/cluster.env, docs/cluster.md).
+    p.add_argument("--storage-path", default=os.environ.get("GAN_STORAGE_PATH") or None,
+                   help="Ray Tune storage: a local folder or s3://… (default $GAN_STORAGE_PATH or ./ray_results)")
     p.add_argument("--resume", action="store_true", help="continue the latest experiment of this study")
     p.add_argument("--search-space", help="a YAML file instead of search_spaces/<method>.yaml")
     p.add_argument("--seed", type=int, default=0, help="Optuna's TPE seed")
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: as resources allow)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
-    p.add_argument("--gpus-per-trial", type=float, help="e.g. 0.25 packs 4 trials per GPU (default 0.25 if GPUs)")
+    p.add_argument("--cpus-per-trial", type=float, default=_env_float("GAN_CPUS_PER_TRIAL"),
+                   help="default $GAN_CPUS_PER_TRIAL, else the space's resources.cpu, else 1")
+    p.add_argument("--gpus-per-trial", type=float, default=_env_float("GAN_GPUS_PER_TRIAL"),
+                   help="e.g. 0.25 packs 4 trials per GPU (default $GAN_GPUS_PER_TRIAL, else the space's "
+                        "resources.gpu, else 0.25 if the cluster has GPUs now: set one where GPU nodes "
+                        "autoscale from 0)")
     p.add_argument("--base", help="sampler sweeps: the GAN run to sample from (run id, method name "
                                   "for its champion, or checkpoint path)")
     return p
+
+
+def _env_float(name: str) -> float | None:
+    value = os.environ.get(name)
+    return float(value) if value else None
 
 
 def _sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:
