@@ -6,9 +6,14 @@ from gan_core.search_space import SearchSpaceError, validate
 
 @pytest.mark.parametrize("path", sorted(search_space.SPACES_DIR.glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_spaces_load(path):
+    from gan_core import registry
+
     space = search_space.load(path)
-    assert space.method in METHODS and space.search
+    assert space.method in registry.REGISTRY and space.search
     assert set(space.optuna_distributions()) == set(space.search)
+    base = {"base": "run"} if registry.is_sampler_job(space.method) else {}  # sampler jobs need a GAN run
+    for smoke in (False, True):
+        registry.get(space.method).resolve({**space.fixed_config(smoke=smoke), **base})
 
 
 def test_san_space_covers_the_study():
