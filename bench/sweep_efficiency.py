@@ -57,9 +57,26 @@ def summarize(name: str, results: Results, wall_s: float, searched: list[str]) -
         "trial_steps": sum(r["step"] for r in last.values()),
         "reports": sum(len(r) for r in results.reports.values()),
         "best_final": min(fids_final, default=math.nan), "best_any": min(fids_any, default=math.nan),
-        "configs": sorted(tuple(round(c[k], 8) if isinstance(c[k], float) else c[k] for k in searched)
-                          for c in results.configs.values()),
+        "configs": sorted(config_key(c, searched) for c in results.configs.values()),
+        "curves": {config_key(results.configs[t], searched): [x["fid_mnist"] for x in r]
+                   for t, r in results.reports.items()},
     }
+
+
+def config_key(config: dict, searched: list[str]) -> tuple:
+    return tuple(round(config[k], 8) if isinstance(config[k], float) else config[k] for k in searched)
+
+
+def trial_rows(asha: dict, full: dict, searched: list[str]) -> list[list]:
+    """Per config: fid_mnist at ASHA's rungs in the full sweep, and where ASHA stopped it."""
+    rows = []
+    for key, curve in sorted(full["curves"].items(), key=lambda kv: kv[1][-1]):
+        pruned = asha["curves"].get(key, [])
+        at = lambda c, i: f"{c[i - 1]:.0f}" if len(c) >= i else ""
+        rows.append([", ".join(f"{k}={v:.2g}" if isinstance(v, float) else f"{k}={v}" for k, v in zip(searched, key)),
+                     at(curve, 1), at(curve, 3), f"{curve[-1]:.0f}", len(pruned),
+                     f"{pruned[-1]:.0f}" if pruned else ""])
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(_common.table(["sweep", "trials", "reached cap", "reports", "trial-steps", "trial-epochs", "wall s",
                          "best fid_mnist (at cap)", "best fid_mnist (any report)"], rows))
+    print("\nper config, best full-budget first: fid_mnist in the full sweep at reports 1 and 3 (ASHA's rungs) "
+          "and at the cap; reports ASHA gave it")
+    print(_common.table(["config", "full @1", "full @3", "full @cap", "ASHA reports", "ASHA last fid_mnist"],
+                        trial_rows(asha, full, searched)))
     same = asha["configs"] == full["configs"]
     print(f"\nsame configs tried by both sweeps: {'yes' if same else 'NO (TPE diverged; compare with care)'}")
     compute = asha["trial_epochs"] / full["trial_epochs"]
