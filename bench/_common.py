@@ -28,11 +28,21 @@ def machine() -> str:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     parts = [f"CPU: {cpu_model()}, {cores} cores usable, torch threads {torch.get_num_threads()}",
              f"torch {torch.__version__}", f"Python {platform.python_version()}"]
+    if hasattr(os, "getloadavg"):  # other users' jobs on these cores make every wall time slower
+        parts.append(f"load average {os.getloadavg()[0]:.1f} at start")
     if torch.cuda.is_available():
         parts.append(f"GPU: {torch.cuda.get_device_name(0)}")
     else:
         parts.append("GPU: none (CUDA not available; no GPU rows measured)")
     return " | ".join(parts)
+
+
+def load_line() -> str:
+    """The 1/5/15-minute load averages now, printed at the end of a run: a run on a busy machine says so."""
+    one, five, fifteen = os.getloadavg()
+    cores = len(os.sched_getaffinity(0))
+    busy = " (busier than its cores: wall times are inflated)" if five > cores else ""
+    return f"load average at end: {one:.1f} {five:.1f} {fifteen:.1f} on {cores} cores{busy}"
 
 
 def table(headers: list[str], rows: list[list]) -> str:

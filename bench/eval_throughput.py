@@ -55,6 +55,14 @@ def timed(call):
     return time.perf_counter() - tick, out
 
 
+def timed_cpu(call):
+    """(wall s, this process's CPU s, result): on a shared machine CPU seconds are the steadier
+    figure; on an idle machine the wall time is about CPU s / threads when the work parallelizes."""
+    tick, cpu = time.perf_counter(), time.process_time()
+    out = call()
+    return time.perf_counter() - tick, time.process_time() - cpu, out
+
+
 def sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -76,8 +84,12 @@ def mnist_rows(device: str, n: int, repeats: int) -> tuple[list[list], dict]:
         sync(device)
         return metrics
 
-    cold_s, metrics = timed(full)
-    warm = [timed(full)[0] for _ in range(repeats)]
+    cold_s, cold_cpu, metrics = timed_cpu(full)
+    warm, warm_cpu = [], []
+    for _ in range(repeats):
+        wall, cpu, _ = timed_cpu(full)
+        warm.append(wall)
+        warm_cpu.append(cpu)
 
     # The warm call, stage by stage (the same public functions evaluate_generator composes).
     stages: dict[str, list[float]] = {}
@@ -93,8 +105,10 @@ def mnist_rows(device: str, n: int, repeats: int) -> tuple[list[list], dict]:
             stages.setdefault(name, []).append(t)
 
     rows = [[device, "fid/precision/recall_mnist", n, f"{cold_s:.3f}", f"{min(warm):.3f}",
-             f"{statistics.median(warm):.3f}", f"{n / min(warm):.0f}", "measured"]]
+             f"{statistics.median(warm):.3f}", f"{cold_cpu:.2f}", f"{min(warm_cpu):.2f}", f"{n / min(warm):.0f}",
+             "measured"]]
     info = {"load_s": load_s, "cold_s": cold_s, "warm_s": min(warm), "warm_median_s": statistics.median(warm),
+            "warm_cpu_s": min(warm_cpu), "cold_cpu_s": cold_cpu,
             "stages": {k: min(v) for k, v in stages.items()}, "fid_mnist": metrics["fid_mnist"]}
     return rows, info
 
@@ -110,7 +124,7 @@ def inception_rows(device: str, n: int, target: int) -> tuple[list[list], dict]:
         sync(device)
         return metrics
 
-    cold_s, _ = timed(full)
+    cold_s, cold_cpu, _ = timed_cpu(full)
     # The warm call stage by stage (what evaluate_generator composes): Inception is too slow on CPU
     # to run it twice more, and the stages give the per-image rate the estimate needs.
     gen_n_s, images = timed(lambda: generate(G, n))
@@ -121,7 +135,7 @@ def inception_rows(device: str, n: int, target: int) -> tuple[list[list], dict]:
     warm_s = gen_n_s + ref_s + feat_s + fid_n_s + pr_n_s
     per_image = feat_s / n
     rows = [[device, "fid/precision/recall (Inception)", n, f"{cold_s:.1f}", f"{warm_s:.1f}", "",
-             f"{n / warm_s:.1f}", "measured (warm: sum of stages)"]]
+             f"{cold_cpu:.1f}", "", f"{n / warm_s:.1f}", "measured (warm: sum of stages)"]]
     info = {"load_s": load_s, "cold_s": cold_s, "warm_s": warm_s, "per_image_s": per_image, "n": n,
             "stages": {"generate + quantize": gen_n_s, "reference from cache": ref_s,
                        "features (Inception pool3)": feat_s, "fid (stats + Frechet, 2048-d)": fid_n_s,
@@ -143,7 +157,7 @@ def inception_rows(device: str, n: int, target: int) -> tuple[list[list], dict]:
     warm_est = gen_s + target * per_image + fid_s + pr_s
     cold_est = warm_est + target * per_image + radii_s  # + the test images' features and their radii
     rows.append([device, "fid/precision/recall (Inception)", target, f"{cold_est:.0f}", f"{warm_est:.0f}", "",
-                 f"{target / warm_est:.1f}", f"ESTIMATE from {n} measured"])
+                 "", "", f"{target / warm_est:.1f}", f"ESTIMATE from {n} measured"])
     info.update({"warm_est_s": warm_est, "cold_est_s": cold_est, "fixed_fid_s": fid_s, "fixed_pr_s": pr_s,
                  "ref_radii_s": radii_s, "target": target})
     return rows, info
@@ -196,11 +210,11 @@ def main(argv: list[str] | None = None) -> int:
             errors.append(f"{device} Inception: {type(err).__name__}: {err}")
             traceback.print_exc(limit=3, file=sys.stderr)
     if "cuda" not in devices:
-        rows.append(["cuda", "(all)", "", "", "", "", "", "GPU: not measured, no GPU available"])
+        rows.append(["cuda", "(all)", "", "", "", "", "", "", "", "GPU: not measured, no GPU available"])
 
     print()
-    print(_common.table(["device", "metrics", "samples", "cold cache s", "warm s", "warm median s", "samples/s",
-                         "how"], rows))
+    print(_common.table(["device", "metrics", "samples", "cold cache s", "warm s", "warm median s", "cold CPU s",
+                         "warm CPU s", "samples/s", "how"], rows))
     mnist = results.get(("cpu", "mnist"))
     if mnist:
         print(f"\nMNIST metrics, warm, stage by stage (cpu, {args.samples} samples, best of {args.repeats}); "
@@ -212,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
             else f"not judged (measured on {args.samples} samples, not 10,000)"
         print(f"target < {TARGET_MNIST_S:.0f} s for 10,000 samples on CPU, warm cache: "
               f"{mnist['warm_s']:.3f} s, {verdict}")
+        threads = torch.get_num_threads()
+        print(f"  CPU time of the warm call: {mnist['warm_cpu_s']:.2f} s on {threads} threads, i.e. "
+              f"~{mnist['warm_cpu_s'] / threads:.2f} s of wall time if the cores were not shared "
+              f"(an estimate; the wall time above is the measurement)")
     inc = results.get(("cpu", "inception"))
     if inc:
         print(f"\nInception, warm, stage by stage (cpu, {inc['n']} samples); model load {inc['load_s']:.1f} s")
@@ -224,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{inc['target']} rows of synthetic 2048-d features)")
     if not torch.cuda.is_available():
         print("no GPU here: CUDA rows were not measured.")
+    print(_common.load_line())
     for e in errors:
         print(f"could not measure: {e}", file=sys.stderr)
     cache.cleanup()

@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
               f"fit in 24 GiB of RAM (memory alone; cores decide first)")
     if not torch.cuda.is_available():
         print("no GPU here: CUDA rows were not measured.")
+    print(_common.load_line())
     for e in errors:
         print(f"could not measure: {e}", file=sys.stderr)
     cache.cleanup()

@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({'yes' if gap <= TARGET_FID_GAP else 'no'}) with at most 1/3 of the trial-epochs "
           f"({'yes' if compute <= TARGET_COMPUTE else 'no'}): {'met' if met else 'NOT met'}"
           + (" (tiny run: not a measurement of the target)" if args.tiny else ""))
+    print(_common.load_line())
     return 0
 
 

@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"start-up, trial created by Tune -> its first training step: mean {mean(startups):.1f} s "
           f"over {len(startups)} trials (created -> actor up: Ray starts the worker process and the trainable; "
           f"actor up -> first step: the loop's set-up)")
+    print(_common.load_line())
     work.cleanup()
     return 0
 
