@@ -45,7 +45,8 @@ def child(spec: dict) -> None:
     from gan_core.images import save_grid
 
     after_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    folder = tempfile.mkdtemp(prefix="bench_mem_")
+    scratch = tempfile.TemporaryDirectory(prefix="bench_mem_")  # removed when the process ends
+    folder = scratch.name
 
     def report(metrics, state, samples_u8):  # what trainables' report writes
         loop.save_checkpoint(state, Path(folder) / "checkpoint.pt")
@@ -62,6 +63,7 @@ def child(spec: dict) -> None:
         out["cuda_allocated_mb"] = torch.cuda.max_memory_allocated() / MB
         out["cuda_reserved_mb"] = torch.cuda.max_memory_reserved() / MB
     print("RESULT " + json.dumps(out))
+    scratch.cleanup()
 
 
 def measure(spec: dict, env: dict) -> dict:
