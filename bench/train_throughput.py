@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"target >= {TARGET_CPU_RATIO}x template on CPU, batch {batch}: {ours / base:.2f}x, {verdict}")
     if not torch.cuda.is_available():
         print("no GPU here: CUDA rows were not measured.")
+    print(_common.load_line())
     if not ok:
         print("could not measure the template or our default loop", file=sys.stderr)
     return 0 if ok else 1
