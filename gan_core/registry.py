@@ -13,12 +13,13 @@ REGISTRY = {**methods.REGISTRY, **JOBS}
 
 
 def get(name: str):
-    try:
-        return REGISTRY[name]
-    except KeyError:
+    # looked up in the source registries each time, so a method registered at run time is found
+    found = methods.REGISTRY.get(name) or JOBS.get(name)
+    if found is None:
         raise ConfigError(f"unknown method {name!r}; choose one of: {', '.join(methods.REGISTRY)}, "
-                          f"or a sampler job: {', '.join(JOBS)}") from None
+                          f"or a sampler job: {', '.join(JOBS)}")
+    return found
 
 
 def is_sampler_job(name: str) -> bool:
-    return isinstance(REGISTRY.get(name), SamplerJob)
+    return isinstance(JOBS.get(name), SamplerJob)
