@@ -56,5 +56,5 @@ def sample_from_model(model: "GanModel", sampler: str, n: int, *, seed: int | No
         trainer.step()  # DRS: calibrate and burn in now
     else:
         trainer.load_state_dict(state)
-    images = trainer.draw(n)[0] if job.name == "drs" else trainer.draw(n, sampler)[0]
+    images = trainer.draw(n, sampler)[0]
     return images.view(n, 1, 28, 28).float().div(127.5).sub(1.0).to(device)

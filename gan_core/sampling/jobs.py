@@ -70,6 +70,25 @@ class SamplerJob:
         raise NotImplementedError
 
 
+class SamplerTrainer:
+    """What both sampler trainers share: a report evaluates, and grids show, what ``draw`` accepts."""
+    config: dict
+    device: torch.device
+
+    def draw(self, n: int, sampler: str | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError  # n accepted samples as uint8 [n, 784], and the acceptance statistics
+
+    def evaluate(self, final: bool) -> dict[str, Any]:
+        n_inception = inception_count(self.config, self.device) \
+            if final or self.config["inception_every_report"] else 0
+        images, stats = self.draw(max(self.config["eval_samples"], n_inception))
+        return {**evaluate_samples(images, eval_samples=self.config["eval_samples"], inception_samples=n_inception,
+                                   device=str(self.device)), **stats}
+
+    def samples(self) -> torch.Tensor:
+        return self.draw(GRID)[0]
+
+
 # --- DRS ------------------------------------------------------------------------------
 
 class DRSJob(SamplerJob):
@@ -92,7 +111,7 @@ class DRSJob(SamplerJob):
         return DRSTrainer(config, device, base)
 
 
-class DRSTrainer:
+class DRSTrainer(SamplerTrainer):
     """One 'step' calibrates and burns in; the report samples with the result."""
 
     def __init__(self, config: dict, device: torch.device, base: dict[str, Any]):
@@ -109,19 +128,9 @@ class DRSTrainer:
                                      burn_in=c["burn_in"], rng=self.rng)
         return {}
 
-    def draw(self, n: int) -> tuple[torch.Tensor, dict[str, float]]:
+    def draw(self, n: int, sampler: str | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         x, stats = self.sampler.sample(self.G, n, rng=self.rng)
         return quantize(x).view(n, 784), stats
-
-    def evaluate(self, final: bool) -> dict[str, Any]:
-        n_inception = inception_count(self.config, self.device) \
-            if final or self.config["inception_every_report"] else 0
-        images, stats = self.draw(max(self.config["eval_samples"], n_inception))
-        return {**evaluate_samples(images, eval_samples=self.config["eval_samples"], inception_samples=n_inception,
-                                   device=str(self.device)), **stats}
-
-    def samples(self) -> torch.Tensor:
-        return self.draw(GRID)[0]
 
     def state_dict(self) -> dict[str, Any]:
         return {"method": self.name, "config": self.config, "drs": self.sampler.state_dict() if self.sampler else {}}
@@ -162,7 +171,7 @@ class LatentJob(SamplerJob):
         return ImportanceTrainer(config, device, base)
 
 
-class ImportanceTrainer:
+class ImportanceTrainer(SamplerTrainer):
     """w_φ and its critic against the frozen base generator."""
 
     def __init__(self, config: dict, device: torch.device, base: dict[str, Any]):
@@ -207,16 +216,6 @@ class ImportanceTrainer:
                                        rng=self.eval_rng, device=self.device)
         with torch.no_grad():
             return quantize(self.G(z)).view(n, 784), stats
-
-    def evaluate(self, final: bool) -> dict[str, Any]:
-        n_inception = inception_count(self.config, self.device) \
-            if final or self.config["inception_every_report"] else 0
-        images, stats = self.draw(max(self.config["eval_samples"], n_inception))
-        return {**evaluate_samples(images, eval_samples=self.config["eval_samples"], inception_samples=n_inception,
-                                   device=str(self.device)), **stats}
-
-    def samples(self) -> torch.Tensor:
-        return self.draw(GRID)[0]
 
     def state_dict(self) -> dict[str, Any]:
         from ..loop import rng_state
