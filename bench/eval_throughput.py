@@ -41,7 +41,7 @@ import torch
 from gan_core.metrics.evaluate import evaluate_generator, generate
 from gan_core.metrics.features import EXTRACTORS, extract
 from gan_core.metrics.fid import frechet_distance, gaussian_stats
-from gan_core.metrics.precision_recall import coverage, knn_radii, precision_recall
+from gan_core.metrics.precision_recall import knn_radii, precision_recall
 from gan_core.metrics.reference import K, load_reference
 from gan_core.models import Generator
 

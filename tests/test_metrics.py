@@ -40,6 +40,27 @@ def test_precision_recall_known_cases():
     assert p == 0.0 and r == 0.0  # disjoint sets
 
 
+def test_precision_recall_equals_the_definition_computed_densely():
+    """The chunked single pass against the paper's definition on a full distance matrix;
+    sizes not multiples of the chunk, and unequal real/fake counts."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(1)
+    real = rng.normal(size=(700, 5)).astype(np.float32)
+    fake = (rng.normal(size=(523, 5)) * 0.8 + 0.7).astype(np.float32)
+    k = 3
+
+    def radii(x):  # k-th nearest other point; column 0 is the point itself
+        return np.sort(cdist(x, x, "sqeuclidean"), axis=1)[:, k]
+
+    d2 = cdist(fake, real, "sqeuclidean")
+    precision = (d2 <= radii(real)[None, :]).any(axis=1).mean()
+    recall = (d2 <= radii(fake)[:, None]).any(axis=0).mean()
+    p, r = precision_recall(real, fake, k)
+    assert 0.05 < precision < 0.95 and 0.05 < recall < 0.95  # a case that can tell them apart
+    assert p == pytest.approx(precision, abs=2 / 523) and r == pytest.approx(recall, abs=2 / 700)
+
+
 def test_mnist_features_separate_good_from_bad_samples():
     test, train = load_mnist("test"), load_mnist("train")
     good = score_images(train[:10000], "mnist")
