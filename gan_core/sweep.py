@@ -187,8 +187,13 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
               seed: int = 0, max_concurrent: int | None = None, cpus_per_trial: float | None = None,
               gpus_per_trial: float | None = None, points_to_evaluate: list[dict] | None = None,
               max_failures: int = 2, early_stopping: bool = True, callbacks: list | None = None,
-              base: str | None = None, verbose: int = 1) -> SweepResult:
-    """Sweep ``method`` (a GAN method, or a sampler job on the GAN run ``base``)."""
+              base: str | None = None, grace_period: int = 1, reduction_factor: float | None = None,
+              verbose: int = 1) -> SweepResult:
+    """Sweep ``method`` (a GAN method, or a sampler job on the GAN run ``base``).
+
+    ASHA's rungs sit at grace_period × reduction_factor^i reports (default 1 and 3; 2 in
+    smoke runs); a later first rung helps where the metric ranks configs poorly early on.
+    """
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.optuna import OptunaSearch
     import optuna
@@ -214,6 +219,13 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
         base_run, base_state = load_base(base, uri)
         fixed["base"] = base_run or str(Path(base).resolve())
     resolved = job.resolve(fixed)
+    reduction_factor = reduction_factor if reduction_factor is not None else (2 if smoke else 3)
+    max_t = job.planned_reports(resolved)
+    if early_stopping and not 1 <= grace_period <= max_t:
+        raise methods.ConfigError(f"--asha-grace must be between 1 and the {max_t} reports a trial makes, "
+                                  f"got {grace_period}")
+    if early_stopping and not reduction_factor > 1:
+        raise methods.ConfigError(f"--asha-reduction must be above 1, got {reduction_factor}")
     storage_uri = storage_path if "://" in (storage_path or "") \
         else str(Path(storage_path or "ray_results").expanduser().resolve())
     restore_from = _latest_experiment(storage_uri, study) if resume else None
@@ -233,6 +245,8 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
         name = f"{study}-{time.strftime('%Y%m%d-%H%M%S')}"
         sweep_run = tracking.SweepRun.start(uri, method, name, {
             "study": study, "num_samples": num_samples, "metric": metric, "smoke": smoke, "seed": seed,
+            **({"asha_grace_period": grace_period, "asha_reduction_factor": reduction_factor} if early_stopping
+               else {"scheduler": "fifo"}),
             "cpus_per_trial": resources["cpu"], "gpus_per_trial": resources["gpu"],
             "search_space": str(space.search), **{f"fixed.{k}": v for k, v in fixed.items()}})
         # a starting point joins only if it names exactly the searched keys
@@ -241,8 +255,8 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
             space=space.optuna_distributions(), metric=metric, mode="min", study_name=name,
             sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=True),  # liar: parallel trials differ
             points_to_evaluate=points or None)
-        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=job.planned_reports(resolved),
-                                  grace_period=1, reduction_factor=2 if smoke else 3) \
+        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_t,
+                                  grace_period=grace_period, reduction_factor=reduction_factor) \
             if early_stopping else FIFOScheduler()
         tuner = tune.Tuner(
             trainable,
@@ -310,6 +324,10 @@ def parser(description: str) -> argparse.ArgumentParser:
                    help="e.g. 0.25 packs 4 trials per GPU (default $GAN_GPUS_PER_TRIAL, else the space's "
                         "resources.gpu, else 0.25 if the cluster has GPUs now: set one where GPU nodes "
                         "autoscale from 0)")
+    p.add_argument("--asha-grace", type=int, default=1,
+                   help="reports before ASHA's first rung (default 1); later rungs at grace x reduction^i")
+    p.add_argument("--asha-reduction", type=float,
+                   help="ASHA keeps the best 1/reduction at each rung (default 3, smoke 2)")
     p.add_argument("--base", help="sampler sweeps: the GAN run to sample from (run id, method name "
                                   "for its champion, or checkpoint path)")
     return p
@@ -325,7 +343,8 @@ def _sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:
                 metric=args.metric, smoke=args.smoke, tracking_uri=args.tracking_uri,
                 storage_path=args.storage_path, resume=args.resume, seed=args.seed,
                 max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
-                gpus_per_trial=args.gpus_per_trial, base=args.base)
+                gpus_per_trial=args.gpus_per_trial, base=args.base,
+                grace_period=args.asha_grace, reduction_factor=args.asha_reduction)
 
 
 def _exit_on_user_error(call):
@@ -378,7 +397,8 @@ def compare(method_names: list[str], study: str, description: str, argv: list[st
         result = _exit_on_user_error(lambda m=m: run_sweep(m, study=f"{study}-{m}", **kwargs))
         results.append((m, result))
         for job in args.samplers if result.best else []:
-            kwargs_job = {**kwargs, "base": result.best["run_id"]}
+            # the ASHA flags describe the GAN budget; a sampler job's rungs keep their defaults
+            kwargs_job = {**kwargs, "base": result.best["run_id"], "grace_period": 1, "reduction_factor": None}
             results.append((f"{m}+{job}", _exit_on_user_error(
                 lambda job=job: run_sweep(job, study=f"{study}-{m}-{job}", **kwargs_job))))
     cols = ["method", "trials", "completed", "best fid_mnist", "fid", "precision", "recall", "inception_samples",

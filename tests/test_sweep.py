@@ -113,7 +113,7 @@ BAD_SPACES = {
 
 
 @pytest.mark.parametrize("case", ["unknown_method", "unreachable_uri", "sampler_without_base", "unknown_base",
-                                  *BAD_SPACES])
+                                  "asha_grace", "asha_reduction", *BAD_SPACES])
 def test_bad_sweep_input_fails_before_ray_starts(case, tmp_path):
     """One clear line and exit 2, before Ray starts or any folder is written."""
     storage = ["--storage-path", str(tmp_path / "rr")]
@@ -127,6 +127,12 @@ def test_bad_sweep_input_fails_before_ray_starts(case, tmp_path):
     elif case == "unknown_base":
         cmd, message = sweep_cmd("latent_reweighting.py", "--smoke", "--base", "f00d", *storage), \
             "'f00d' is not a finished GAN run"
+    elif case == "asha_grace":  # the smoke budget makes 3 reports per trial
+        cmd, message = sweep_cmd("san_lambda_bs.py", "--smoke", "--asha-grace", "4", *storage), \
+            "--asha-grace must be between 1 and the 3 reports a trial makes, got 4"
+    elif case == "asha_reduction":
+        cmd, message = sweep_cmd("san_lambda_bs.py", "--smoke", "--asha-reduction", "1", *storage), \
+            "--asha-reduction must be above 1"
     else:
         text, message = BAD_SPACES[case]
         (tmp_path / "bad.yaml").write_text(text)
