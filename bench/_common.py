@@ -45,6 +45,19 @@ def load_line() -> str:
     return f"load average at end: {one:.1f} {five:.1f} {fifteen:.1f} on {cores} cores{busy}"
 
 
+def finish(errors: list[str], *, gpu_rows: bool = True) -> int:
+    """How every script ends: the no-GPU line where it has CUDA rows, the load average, what
+    could not be measured (stderr); the exit status, 1 when something could not be measured."""
+    import torch
+
+    if gpu_rows and not torch.cuda.is_available():
+        print("no GPU here: CUDA rows were not measured.")
+    print(load_line())
+    for e in errors:
+        print(f"could not measure: {e}", file=sys.stderr)
+    return 1 if errors else 0
+
+
 def table(headers: list[str], rows: list[list]) -> str:
     """Rows under headers, columns padded; floats already formatted by the caller."""
     cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]

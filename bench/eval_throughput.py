@@ -240,13 +240,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{inc['cold_est_s']:.0f} s cold (features extrapolated from {inc['n']} measured images; "
                   f"FID {inc['fixed_fid_s']:.1f} s and precision/recall {inc['fixed_pr_s']:.1f} s measured at "
                   f"{inc['target']} rows of synthetic 2048-d features)")
-    if not torch.cuda.is_available():
-        print("no GPU here: CUDA rows were not measured.")
-    print(_common.load_line())
-    for e in errors:
-        print(f"could not measure: {e}", file=sys.stderr)
     cache.cleanup()
-    return 1 if errors or not mnist else 0
+    return _common.finish(errors + ([] if mnist else ["the MNIST metrics"]))
 
 
 if __name__ == "__main__":

@@ -139,13 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         worst = max(float(r[3]) for r in ok)
         print(f"\nlargest CPU trial peak RSS: {worst:.0f} MB -> about {int(24 * 1024 // worst)} such trials "
               f"fit in 24 GiB of RAM (memory alone; cores decide first)")
-    if not torch.cuda.is_available():
-        print("no GPU here: CUDA rows were not measured.")
-    print(_common.load_line())
-    for e in errors:
-        print(f"could not measure: {e}", file=sys.stderr)
     cache.cleanup()
-    return 1 if errors else 0
+    return _common.finish(errors)
 
 
 if __name__ == "__main__":

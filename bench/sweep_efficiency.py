@@ -1,20 +1,23 @@
 """Sweep efficiency: the same sweep with ASHA and without early stopping, side by side.
 
-    .venv/bin/python bench/sweep_efficiency.py [--trials 8] [--max-steps 540] [--eval-every 60] [--tiny]
+    .venv/bin/python bench/sweep_efficiency.py [--trials 16] [--max-steps 1080] [--eval-every 60]
+                                               [--asha-grace 2] [--asha-reduction 3] [--tiny]
 
 Both sweeps use ``run_sweep`` on vanilla's search space (search_spaces/vanilla.yaml:
 lr_g, lr_d, beta1, batch_size, d_dropout) with the same Optuna seed, the same trial
 count and the same cap, on one fresh local Ray (1 CPU per trial, 2 trials at a time
-on 2 cores). The first one uses ASHA (grace 1 report, reduction factor 3, max_t = the
-reports a full trial makes); the second runs every trial to the cap (FIFO). TPE's first
-10 trials are seeded random draws, so with 8 trials both sweeps try the same configs;
-the script checks and prints that.
+on 2 cores). The first one uses ASHA (max_t = the reports a full trial makes, rungs at
+grace × reduction^i reports); the second runs every trial to the cap (FIFO). TPE's
+first 10 trials are seeded random draws, identical in both sweeps; later ones follow
+each sweep's own results, so the script prints whether the configs matched.
 
-CPU-sized budget (the default): a trial is capped at 540 generator steps with a report
-every 60 (9 reports), fid_mnist on 5,000 samples, no Inception. A trial-epoch is 60,000
-real images seen by D, so batch size is accounted for: trial-epochs = sum over trials
-of the ``epoch`` of its last report. Full-size studies use 100 epochs on a GPU; this
-budget shows the mechanism, not that study's numbers.
+CPU-sized budget (the default): 16 trials, each capped at 1,080 generator steps with a
+report every 60 (18 reports), fid_mnist on 5,000 samples, no Inception; ASHA's rungs at
+reports 2 and 6. A trial-epoch is 60,000 real images seen by D, so batch size is
+accounted for: trial-epochs = sum over trials of the ``epoch`` of its last report.
+Full-size studies use 100 epochs on a GPU; this budget shows the mechanism, not that
+study's numbers. The full sweep's curves also give the rank agreement (Spearman) of
+fid_mnist at each rung with fid_mnist at the cap: how much a rung there can know.
 Exit status 1 when either sweep has no completed trial.
 """
 from __future__ import annotations
@@ -67,29 +70,49 @@ def config_key(config: dict, searched: list[str]) -> tuple:
     return tuple(round(config[k], 8) if isinstance(config[k], float) else config[k] for k in searched)
 
 
-def trial_rows(asha: dict, full: dict, searched: list[str]) -> list[list]:
+def rungs(grace: int, reduction: float, max_t: int) -> list[int]:
+    """The reports at which ASHA compares trials: grace × reduction^i, below max_t."""
+    out, t = [], float(grace)
+    while round(t) < max_t:
+        out.append(round(t))
+        t *= reduction
+    return out
+
+
+def trial_rows(asha: dict, full: dict, searched: list[str], at_rungs: list[int]) -> list[list]:
     """Per config: fid_mnist at ASHA's rungs in the full sweep, and where ASHA stopped it."""
     rows = []
     for key, curve in sorted(full["curves"].items(), key=lambda kv: kv[1][-1]):
         pruned = asha["curves"].get(key, [])
         at = lambda c, i: f"{c[i - 1]:.0f}" if len(c) >= i else ""
         rows.append([", ".join(f"{k}={v:.2g}" if isinstance(v, float) else f"{k}={v}" for k, v in zip(searched, key)),
-                     at(curve, 1), at(curve, 3), f"{curve[-1]:.0f}", len(pruned),
+                     *(at(curve, r) for r in at_rungs), f"{curve[-1]:.0f}", len(pruned) or "not tried",
                      f"{pruned[-1]:.0f}" if pruned else ""])
     return rows
 
 
+def rank_agreement(full: dict, report: int) -> float:
+    """Spearman correlation, over the full sweep's configs, of fid_mnist at ``report`` with fid_mnist
+    at the cap: how well a rung there can rank configs (1 = perfectly)."""
+    from scipy.stats import spearmanr
+
+    pairs = [(c[report - 1], c[-1]) for c in full["curves"].values() if len(c) >= report]
+    return float(spearmanr(*zip(*pairs)).statistic) if len(pairs) > 2 else math.nan
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=8)
-    parser.add_argument("--max-steps", type=int, default=540, help="the cap: generator steps per trial")
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--max-steps", type=int, default=1080, help="the cap: generator steps per trial")
     parser.add_argument("--eval-every", type=int, default=60, help="steps between reports (ASHA's time unit)")
     parser.add_argument("--eval-samples", type=int, default=5000, help="samples for fid_mnist")
     parser.add_argument("--seed", type=int, default=0, help="Optuna's TPE seed, the same for both sweeps")
+    parser.add_argument("--asha-grace", type=int, default=2, help="reports before ASHA's first rung")
+    parser.add_argument("--asha-reduction", type=float, default=3, help="ASHA's reduction factor")
     parser.add_argument("--tiny", action="store_true", help="2 trials, 20 steps, a report every 10 (CI)")
     args = parser.parse_args(argv)
     if args.tiny:
-        args.trials, args.max_steps, args.eval_every, args.eval_samples = 2, 20, 10, 500
+        args.trials, args.max_steps, args.eval_every, args.eval_samples, args.asha_grace = 2, 20, 10, 500, 1
 
     from gan_core import search_space
     from gan_core.sweep import run_sweep
@@ -100,11 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     space = search_space.validate({"method": "vanilla", "fixed": budget, "search": base.search},
                                   "bench/sweep_efficiency.py")
     searched = sorted(space.search)
+    reports = math.ceil(args.max_steps / args.eval_every)
+    at_rungs = rungs(args.asha_grace, args.asha_reduction, reports)
 
     print(f"machine: {_common.machine()}")
     print(f"budget (CPU-sized): {args.trials} vanilla trials, seed {args.seed}, cap {args.max_steps} steps, "
-          f"a report every {args.eval_every} ({math.ceil(args.max_steps / args.eval_every)} reports), "
-          f"fid_mnist on {args.eval_samples} samples; searched: {', '.join(searched)}", flush=True)
+          f"a report every {args.eval_every} ({reports} reports), fid_mnist on {args.eval_samples} samples; "
+          f"ASHA grace {args.asha_grace}, reduction {args.asha_reduction:g}: rungs at reports "
+          f"{', '.join(map(str, at_rungs))}; searched: {', '.join(searched)}", flush=True)
     work = tempfile.TemporaryDirectory(prefix="bench_sweep_eff_")
     _common.local_ray()
     # One-time imports out of the first sweep's wall time, so the order of the two sweeps does not matter.
@@ -120,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             run_sweep("vanilla", study=f"bench-eff-{'asha' if early else 'full'}", space=space,
                       num_samples=args.trials, seed=args.seed, tracking_uri=f"sqlite:///{work.name}/mlflow-{int(early)}.db",
                       storage_path=f"{work.name}/ray_results", early_stopping=early, callbacks=[results],
-                      verbose=0)
+                      grace_period=args.asha_grace, reduction_factor=args.asha_reduction, verbose=0)
         except Exception as err:
             errors.append(f"{name}: {type(err).__name__}: {err}")
             continue
@@ -133,20 +159,19 @@ def main(argv: list[str] | None = None) -> int:
     work.cleanup()
 
     if len(summaries) < 2 or any(s["completed"] == 0 for s in summaries):
-        for e in errors:
-            print(f"could not measure: {e}", file=sys.stderr)
-        print("could not measure: a sweep has no completed trial", file=sys.stderr)
-        return 1
+        return _common.finish(errors + ["a sweep has no completed trial"], gpu_rows=False)
     asha, full = summaries
     rows = [[s["name"], s["trials"], s["completed"], s["reports"], s["trial_steps"], f"{s['trial_epochs']:.2f}",
              f"{s['wall_s']:.0f}", f"{s['best_final']:.2f}", f"{s['best_any']:.2f}"] for s in summaries]
     print()
     print(_common.table(["sweep", "trials", "reached cap", "reports", "trial-steps", "trial-epochs", "wall s",
                          "best fid_mnist (at cap)", "best fid_mnist (any report)"], rows))
-    print("\nper config, best full-budget first: fid_mnist in the full sweep at reports 1 and 3 (ASHA's rungs) "
-          "and at the cap; reports ASHA gave it")
-    print(_common.table(["config", "full @1", "full @3", "full @cap", "ASHA reports", "ASHA last fid_mnist"],
-                        trial_rows(asha, full, searched)))
+    print("\nper config, best full-budget first: fid_mnist in the full sweep at ASHA's rungs and at the cap; "
+          "reports ASHA gave it")
+    print(_common.table(["config", *(f"full @{r}" for r in at_rungs), "full @cap", "ASHA reports",
+                         "ASHA last fid_mnist"], trial_rows(asha, full, searched, at_rungs)))
+    print("rank agreement with the cap in the full sweep (Spearman): "
+          + ", ".join(f"report {r}: {rank_agreement(full, r):.2f}" for r in at_rungs))
     same = asha["configs"] == full["configs"]
     print(f"\nsame configs tried by both sweeps: {'yes' if same else 'NO (TPE diverged; compare with care)'}")
     compute = asha["trial_epochs"] / full["trial_epochs"]
@@ -159,8 +184,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({'yes' if gap <= TARGET_FID_GAP else 'no'}) with at most 1/3 of the trial-epochs "
           f"({'yes' if compute <= TARGET_COMPUTE else 'no'}): {'met' if met else 'NOT met'}"
           + (" (tiny run: not a measurement of the target)" if args.tiny else ""))
-    print(_common.load_line())
-    return 0
+    return _common.finish([], gpu_rows=False)
 
 
 if __name__ == "__main__":

@@ -194,12 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         if base and ours:
             verdict = "met" if ours / base >= TARGET_CPU_RATIO else "NOT met"
             print(f"target >= {TARGET_CPU_RATIO}x template on CPU, batch {batch}: {ours / base:.2f}x, {verdict}")
-    if not torch.cuda.is_available():
-        print("no GPU here: CUDA rows were not measured.")
-    print(_common.load_line())
-    if not ok:
-        print("could not measure the template or our default loop", file=sys.stderr)
-    return 0 if ok else 1
+    return _common.finish([] if ok else ["the template or our default loop"])
 
 
 if __name__ == "__main__":

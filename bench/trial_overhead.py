@@ -167,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     print(_common.table(["trial", "reports", "created -> actor up s", "actor up -> first step s", "total s", "eval s/report", "hand-off s/report",
                          "train steps/s", "peak RSS MB"], rows))
     if not rows or not handoffs:
-        print(f"could not measure: trials ended {statuses}", file=sys.stderr)
-        return 1
+        work.cleanup()
+        return _common.finish([f"trials ended {statuses}"], gpu_rows=False)
     first_step = min(r[0]["first_step_at"] for r in recorder.results.values())
     print(f"\nsweep call -> first training step of any trial: {first_step - called:.1f} s "
           f"(Ray Tune set-up, MLflow parent run, trial launch); whole sweep {sweep_s:.0f} s; trials ended {statuses}")
@@ -209,9 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"start-up, trial created by Tune -> its first training step: mean {mean(startups):.1f} s "
           f"over {len(startups)} trials (created -> actor up: Ray starts the worker process and the trainable; "
           f"actor up -> first step: the loop's set-up)")
-    print(_common.load_line())
     work.cleanup()
-    return 0
+    return _common.finish([], gpu_rows=False)
 
 
 if __name__ == "__main__":

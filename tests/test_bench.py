@@ -23,7 +23,8 @@ EXPECTED = {
     "trial_overhead.py": ["created -> actor up s", "eval s/report", "hand-off: checkpoint + grid + tune.report",
                           "MLflow metrics (log_batch)", "reporting / training", "target: reporting < 10%"],
     "sweep_efficiency.py": ["trial-epochs", "best fid_mnist (at cap)", "compute ratio (ASHA / no early stopping)",
-                            "best fid_mnist gap", "same configs tried by both sweeps: yes"],
+                            "best fid_mnist gap", "same configs tried by both sweeps: yes",
+                            "rank agreement with the cap"],
 }
 GPU_LINE = {"train_throughput.py": "CUDA rows were not measured", "eval_throughput.py": "GPU: not measured",
             "memory.py": "GPU: not measured"}
