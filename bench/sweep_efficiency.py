@@ -13,8 +13,9 @@ each sweep's own results, so the script prints whether the configs matched.
 
 CPU-sized budget (the default): 16 trials, each capped at 1,080 generator steps with a
 report every 60 (18 reports), fid_mnist on 5,000 samples, no Inception; ASHA's rungs at
-reports 1, 4 and 16 (the best of three settings measured, bench/README.md). A trial-epoch is 60,000 real images seen by D, so batch size is
-accounted for: trial-epochs = sum over trials of the ``epoch`` of its last report.
+reports 1, 4 and 16 (the best of three settings measured, bench/README.md). A trial-epoch
+is 60,000 real images seen by D, so batch size is accounted for: trial-epochs = sum over
+trials of the ``epoch`` of its last report.
 Full-size studies use 100 epochs on a GPU; this budget shows the mechanism, not that
 study's numbers. The full sweep's curves also give the rank agreement (Spearman) of
 fid_mnist at each rung with fid_mnist at the cap: how much a rung there can know.
