@@ -26,12 +26,24 @@ def _parse_sets(pairs: list[str]) -> dict[str, str]:
 def cmd_train(args: argparse.Namespace) -> int:
     from .standalone import train
 
-    config: dict = _parse_sets(args.set)
+    from . import presets
+    from .config import ConfigError
+
+    if bool(args.method) == bool(args.preset):
+        raise ConfigError("give --method M or --preset NAME (gan methods lists both)")
+    method, config = args.method, {}
+    if args.preset:
+        preset = presets.get(args.preset)
+        method, config = preset.method, dict(preset.config)
+    config.update(_parse_sets(args.set))
     for key in ("epochs", "max_steps", "seed"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
-    out = Path(args.out or f"runs/{args.method}-{time.strftime('%Y%m%d-%H%M%S')}")
-    metrics = train(args.method, config, out_dir=out, resume=args.resume, progress=not args.quiet)
+            if key == "epochs":
+                config.pop("max_steps", None)
+    out = Path(args.out or f"runs/{args.preset or method}-{time.strftime('%Y%m%d-%H%M%S')}")
+    metrics = train(method, config, out_dir=out, resume=args.resume, progress=not args.quiet,
+                    snapshots=args.snapshots)
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))
     print(f"throughput: {metrics['images_per_s']:.0f} images/s ({metrics['steps_per_s']:.1f} steps/s); "
           f"fid_mnist {metrics['fid_mnist']:.3f}, precision_mnist {metrics['precision_mnist']:.3f}, "
@@ -64,6 +76,10 @@ def cmd_methods(args: argparse.Namespace) -> int:
         if own:
             print(f"{'':18s} defaults: {own}")
     print(f"\ncommon keys of the GAN methods (--set key=value): {', '.join(COMMON)}")
+    from .presets import PRESETS
+    print("\npresets (gan train --preset NAME):")
+    for name, preset in PRESETS.items():
+        print(f"{name:18s} {preset.method}: {preset.doc}")
     return 0
 
 
@@ -75,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train one run standalone (no Ray)")
-    train.add_argument("--method", required=True,
+    train.add_argument("--method",
                        help=f"one of {', '.join(METHODS)}; or a sampler job {', '.join(JOBS)} with --set base=RUN")
+    train.add_argument("--preset", help="a named configuration (gan methods lists them), e.g. seed-san")
     budget = train.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=int)
     budget.add_argument("--max-steps", type=int, dest="max_steps")
@@ -86,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run folder (default runs/<method>-<time>)")
     train.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--snapshots", action="store_true",
+                       help="keep every report's generator under generators/step_<N>.pt")
     train.set_defaults(func=cmd_train)
 
     sample = sub.add_parser("sample", help="write 0.png … (N-1).png from best_model(METHOD)")

@@ -10,9 +10,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-
-class ConfigError(ValueError):
-    """A config key or value that cannot be used; the message names the fix."""
+from .errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -83,6 +81,8 @@ COMMON: dict[str, Param] = {
     "d_spectral_norm": Param(False, bool),
     "gp_lambda": Param(0.0, float, low=0.0, high=1000.0, help="WGAN-GP penalty weight (0: off)"),
     "r1_gamma": Param(0.0, float, low=0.0, high=1000.0, help="R1 penalty weight γ (0: off)"),
+    "g_ema": Param(0.0, float, low=0.0, high=0.99999,
+                   help="decay of the generator's weight average (0: off); reports and exports use the average"),
     "eval_every_epochs": Param(1, int, low=1, help="evaluation cadence in epochs"),
     "eval_every_steps": Param(0, int, low=0, help="evaluation cadence in steps (overrides epochs when > 0)"),
     "eval_samples": Param(10_000, int, low=10, high=100_000, help="samples for fid_mnist/precision/recall"),

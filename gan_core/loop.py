@@ -6,13 +6,14 @@ standalone run) is the caller's ``report`` function; the loop knows neither.
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from typing import Any, Callable, Protocol
 
 import torch
 
-from . import methods, registry
+from . import ema, methods, registry
 from .data import BatchSampler, load_mnist
 from .metrics.evaluate import evaluate_generator, generate, inception_count
 from .models import LATENT_DIM, Generator
@@ -125,6 +126,9 @@ class GanTrainer:
             torch.use_deterministic_algorithms(True, warn_only=True)
         self.G = Generator().to(device)
         self.D = method.build_discriminator(config).to(device)
+        # The average is served (reports, grids, exports); the raw G trains and is kept for resuming.
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if config["g_ema"] > 0 else None
+        self.ema_updates = 0
         self.opt_g = make_optimizer(self.G.parameters(), config, config["lr_g"], device)
         self.opt_d = make_optimizer(self.D.parameters(), config, config["lr_d"], device)
         self.sampler = BatchSampler(load_mnist("train", device), config["batch_size"], seed=config["seed"])
@@ -136,26 +140,42 @@ class GanTrainer:
         self._step = make_train_step(method, config, self.G, self.D, self.opt_g, self.opt_d, self.sampler.next,
                                      lambda n: torch.randn(n, LATENT_DIM, device=device))
 
+    @property
+    def served(self) -> Generator:
+        """The generator that reports, grids and exports use: the average when g_ema is on."""
+        return self.G if self.G_ema is None else self.G_ema
+
     def step(self) -> dict[str, torch.Tensor]:
         loss_d, loss_g, logs = self._step()
+        if self.G_ema is not None:
+            ema.update(list(self.G_ema.parameters()), list(self.G.parameters()),
+                       ema.warmup_decay(self.config["g_ema"], self.ema_updates))
+            self.ema_updates += 1
         return {"loss_d": loss_d, "loss_g": loss_g, **logs}
 
     def evaluate(self, final: bool) -> dict[str, Any]:
         want_inception = self.n_inception if (final or self.config["inception_every_report"]) else 0
-        metrics = evaluate_generator(self.G, eval_samples=self.config["eval_samples"], inception_samples=want_inception)
+        metrics = evaluate_generator(self.served, eval_samples=self.config["eval_samples"],
+                                     inception_samples=want_inception)
         return {**metrics, "epoch": self.sampler.epochs_done}
 
     def samples(self) -> torch.Tensor:
-        return generate(self.G, 64, seed=0)
+        return generate(self.served, 64, seed=0)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"method": self.name, "config": self.config,
-                "generator": self.G.state_dict(), "discriminator": self.D.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "sampler": self.sampler.state_dict(), "rng": rng_state(self.device)}
+        state = {"method": self.name, "config": self.config,
+                 "generator": self.served.state_dict(), "discriminator": self.D.state_dict(),
+                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                 "sampler": self.sampler.state_dict(), "rng": rng_state(self.device)}
+        if self.G_ema is not None:
+            state.update(generator_raw=self.G.state_dict(), ema_updates=self.ema_updates)
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.G.load_state_dict(state["generator"])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(state["generator"])
+            self.ema_updates = int(state["ema_updates"])
+        self.G.load_state_dict(state.get("generator_raw", state["generator"]))
         self.D.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
