@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/memory.py [--steps 200] [--tiny]
 
-Each row runs ``gan_core.loop.run`` in a fresh Python process (a trial is one
+Each row runs ``gan_core.train`` in a fresh Python process (a trial is one
 process), with a report that writes the checkpoint and sample grid as a Tune
 trial's does, and reads the process's own peak resident set size
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, i.e. VmHWM) at the end. The
@@ -41,7 +41,8 @@ def child(spec: dict) -> None:
         import mlflow  # noqa: F401
         import ray  # noqa: F401
         from ray import tune  # noqa: F401
-    from gan_core import loop
+    import gan_core
+    from gan_core import checkpoint
     from gan_core.images import save_grid
 
     after_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -49,13 +50,13 @@ def child(spec: dict) -> None:
     folder = scratch.name
 
     def report(metrics, state, samples_u8):  # what trainables' report writes
-        loop.save_checkpoint(state, Path(folder) / "checkpoint.pt")
+        checkpoint.save(state, Path(folder) / checkpoint.FILE)
         save_grid(samples_u8, Path(folder) / "samples.png")
 
     device = spec["config"].get("device", "cpu")
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    last = loop.run(spec["method"], spec["config"], report=report)
+    last = gan_core.train(spec["method"], spec["config"], on_report=report)
     out = {"python_start_mb": before / MB, "after_import_mb": after_import / MB,
            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MB,
            "steps": last["step"], "fid_mnist": last["fid_mnist"]}

@@ -10,7 +10,7 @@ Adam lr 2e-4, D step then G step) on the same device, in this one process.
   no workers, D as the baseline MLP followed by nn.Sigmoid and nn.BCELoss, default
   Adam, and, as in the course: the D step's fakes are not detached (its backward
   also runs through G), and both steps call ``.item()`` on their loss.
-- ``ours``: ``gan_core.loop.run("vanilla", ...)``, the loop every trial runs, timed
+- ``ours``: ``gan_core.train("vanilla", ...)``, the loop every trial runs, timed
   by the loop itself (its ``steps_per_s``, which excludes evaluation). ``fast``
   toggles fused Adam; ``compile`` wraps G and D in torch.compile.
 
@@ -30,7 +30,7 @@ import _common  # noqa: F401  (puts the repo on sys.path)
 import torch
 from torch import nn
 
-from gan_core import loop
+import gan_core
 from gan_core.data import data_root
 from gan_core.models import LATENT_DIM, Discriminator, Generator
 
@@ -117,7 +117,7 @@ def run_ours(device: torch.device, batch: int, steps: int, warmup: int, *, fast:
               "eval_samples": 100, "inception_samples": 0}  # evaluation is outside the rate; keep it small
     deterministic = torch.are_deterministic_algorithms_enabled()
     try:
-        loop.run("vanilla", config, report=lambda metrics, state, samples: reports.append(metrics))
+        gan_core.train("vanilla", config, on_report=lambda metrics, state, samples: reports.append(metrics))
     finally:  # the loop turns deterministic algorithms on for CPU; leave the template as it was
         torch.use_deterministic_algorithms(deterministic)
     first, last = reports[0], reports[-1]  # train_seconds is the loop's own clock, evaluation excluded

@@ -24,6 +24,7 @@ Exit status 1 when no trial could be measured.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -73,28 +74,29 @@ def replay_costs(experiment_path: str, uri: str, repeats: int) -> dict[str, floa
     """Checkpoint/grid writes and MLflow logging of one report, timed alone on a real checkpoint."""
     import torch
 
-    from gan_core import loop, tracking
+    from gan_core import checkpoint as ckpt, tracking
     from gan_core.images import save_grid
     from gan_core.metrics.evaluate import generate
-    from gan_core.models import Generator
+    from gan_core.models import frozen_generator
+    from gan_core.sweep.tune_callback import TUNE_KEYS
 
-    checkpoint = sorted(Path(experiment_path).rglob("checkpoint.pt"))[-1]
-    state = loop.load_checkpoint(checkpoint)
-    G = Generator()
-    G.load_state_dict(state["generator"])
-    samples = generate(G, 64, seed=0)
+    checkpoint = sorted(Path(experiment_path).rglob(ckpt.FILE))[-1]
+    state = ckpt.load(checkpoint)
+    samples = generate(frozen_generator(state["generator"]), 64, seed=0)
+    # the trial's own last report, as the callback logs it
+    last = json.loads((checkpoint.parent.parent / "result.json").read_text().strip().splitlines()[-1])
+    result = {k: v for k, v in last.items() if k not in TUNE_KEYS}
     out: dict[str, list[float]] = defaultdict(list)
     with tempfile.TemporaryDirectory() as folder:
         for _ in range(repeats):
             tick = time.perf_counter()
-            loop.save_checkpoint(state, Path(folder) / "checkpoint.pt")
+            ckpt.save(state, Path(folder) / ckpt.FILE)
             out["checkpoint write"].append(time.perf_counter() - tick)
             tick = time.perf_counter()
             save_grid(samples, Path(folder) / "samples.png")
             out["sample grid PNG"].append(time.perf_counter() - tick)
         sweep_run = tracking.SweepRun.start(uri, "vanilla", f"replay-{time.time_ns()}", {"replay": True})
         run_id = sweep_run.trial_run("replay", state["config"])
-        result = {k: 1.0 for k in tracking.METRIC_KEYS}
         for i in range(repeats):
             tick = time.perf_counter()
             sweep_run.log_report(run_id, {**result, "step": i})

@@ -6,13 +6,26 @@
     gan_core.trainables.san             # a Ray Tune function trainable
     gan_core.best_model("san").sample(16)
     gan_core.best_model("san").sample(16, sampler="drs")   # gan_core.SAMPLERS
+
+The names that reach MLflow or Ray load on first use, so importing the core (loop, methods,
+metrics) stays light.
 """
+from importlib import import_module
+
 from .methods import REGISTRY as _REGISTRY
-from .standalone import train
-from .model import GanModel, best_model
-from . import trainables
+from .presets import PRESETS
 from .sampling import SAMPLERS
+from .standalone import train
 
 METHODS: tuple[str, ...] = tuple(_REGISTRY)
 
-__all__ = ["METHODS", "SAMPLERS", "GanModel", "best_model", "train", "trainables"]
+_LAZY = {"best_model": "gan_model", "GanModel": "gan_model", "trainables": None}
+
+__all__ = ["METHODS", "SAMPLERS", "PRESETS", "GanModel", "best_model", "train", "trainables"]
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'gan_core' has no attribute {name!r}")
+    module = import_module(f".{_LAZY[name] or name}", __name__)
+    return module if _LAZY[name] is None else getattr(module, name)

@@ -1,4 +1,4 @@
-"""The `gan` command: train one run, sample from a champion, list methods."""
+"""The `gan` command: train one run, sample from a champion, list methods and presets."""
 from __future__ import annotations
 
 import argparse
@@ -7,40 +7,65 @@ import sys
 import time
 from pathlib import Path
 
-ERRORS_WITHOUT_TRACEBACK = ("ConfigError", "DataNotFoundError", "InceptionWeightsError", "Diverged",
-                            "ModelNotFoundError", "TrackingUnavailableError", "FileNotFoundError")
+from . import METHODS, PRESETS, SAMPLERS, presets
+from .config import COMMON
+from .data import quantize
+from .errors import ConfigError, UserError
+from .gan_model import best_model
+from .images import save_pngs
+from .loop import Diverged
+from .registry import names
+from .sampling.jobs import JOBS
+from .standalone import train
+
+
+def int_at_least(minimum: int):
+    """argparse type: an integer >= ``minimum``, refused in one line before any compute."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {minimum}"  # argparse names the type in its message
+    return parse
+
+
+positive_int, non_negative_int = int_at_least(1), int_at_least(0)
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, str]:
-    from .config import ConfigError
-
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise ConfigError(f"--set expects key=value, got {pair!r}")
         out[key.strip()] = value.strip()
     return out
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from .standalone import train
-
-    from . import presets
-    from .config import ConfigError
-
+def train_config(args: argparse.Namespace) -> tuple[str, dict]:
+    """(method, config) from --method or --preset, then --set, then the budget flags."""
     if bool(args.method) == bool(args.preset):
-        raise ConfigError("give --method M or --preset NAME (gan methods lists both)")
+        raise ConfigError("give exactly one of --method M or --preset NAME (gan methods lists both)")
     method, config = args.method, {}
     if args.preset:
         preset = presets.get(args.preset)
         method, config = preset.method, dict(preset.config)
     config.update(_parse_sets(args.set))
-    for key in ("epochs", "max_steps", "seed"):
-        if getattr(args, key) is not None:
-            config[key] = getattr(args, key)
-            if key == "epochs":
-                config.pop("max_steps", None)
+    if args.epochs is not None:
+        config.update(epochs=args.epochs, max_steps=0)  # a preset's budget gives way to the flag
+    if args.max_steps is not None:
+        config["max_steps"] = args.max_steps
+    if args.seed is not None:
+        config["seed"] = args.seed
+    return method, config
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    method, config = train_config(args)
     out = Path(args.out or f"runs/{args.preset or method}-{time.strftime('%Y%m%d-%H%M%S')}")
     metrics = train(method, config, out_dir=out, resume=args.resume, progress=not args.quiet,
                     snapshots=args.snapshots)
@@ -53,30 +78,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .images import save_pngs
-    from .data import quantize
-    from .model import best_model
-
     model = best_model(args.method, tracking_uri=args.tracking_uri)
     samples = model.sample(args.n, sampler=args.sampler, seed=args.seed)
     count = save_pngs(quantize(samples), args.out)
-    print(f"wrote {count} PNGs to {args.out} from run {model.run_id} (sampler {args.sampler or model.sampler})")
+    print(f"wrote {count} PNGs to {args.out} from run {model.run_id} (sampler {args.sampler or model.default_sampler})")
     return 0
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
-    from .config import COMMON
-    from .registry import REGISTRY, is_sampler_job
-
-    for name, method in REGISTRY.items():
+    for name, method in names().items():
         own = {k: p.default for k, p in method.params.items()}
         print(f"{name:18s} {method.doc}")
-        if is_sampler_job(name):
+        if "base" in method.schema:
             print(f"{'':18s} sampler job: --set base=<run id | method | checkpoint.pt>")
         if own:
             print(f"{'':18s} defaults: {own}")
     print(f"\ncommon keys of the GAN methods (--set key=value): {', '.join(COMMON)}")
-    from .presets import PRESETS
     print("\npresets (gan train --preset NAME):")
     for name, preset in PRESETS.items():
         print(f"{name:18s} {preset.method}: {preset.doc}")
@@ -84,23 +101,20 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import METHODS
-    from .sampling import JOBS, SAMPLERS
-
     parser = argparse.ArgumentParser(prog="gan", description="GANs on MNIST with the fixed generator.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train one run standalone (no Ray)")
     train.add_argument("--method",
                        help=f"one of {', '.join(METHODS)}; or a sampler job {', '.join(JOBS)} with --set base=RUN")
-    train.add_argument("--preset", help="a named configuration (gan methods lists them), e.g. seed-san")
+    train.add_argument("--preset", help=f"a named configuration: {', '.join(PRESETS)}")
     budget = train.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=int)
-    budget.add_argument("--max-steps", type=int, dest="max_steps")
-    train.add_argument("--seed", type=int)
+    budget.add_argument("--epochs", type=positive_int)
+    budget.add_argument("--max-steps", type=positive_int, dest="max_steps")
+    train.add_argument("--seed", type=non_negative_int)
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="any config key, e.g. --set san_lambda=2 --set batch_size=128")
-    train.add_argument("--out", help="run folder (default runs/<method>-<time>)")
+    train.add_argument("--out", help="run folder (default runs/<method or preset>-<time>)")
     train.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--snapshots", action="store_true",
@@ -109,14 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample", help="write 0.png … (N-1).png from best_model(METHOD)")
     sample.add_argument("method")
-    sample.add_argument("--n", type=int, default=10_000)
+    sample.add_argument("--n", type=positive_int, default=10_000)
     sample.add_argument("--out", required=True)
-    sample.add_argument("--sampler", default=None, help=f"one of {', '.join(SAMPLERS)} (default: the run's best)")
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--sampler", choices=SAMPLERS, default=None, help="default: the run's best")
+    sample.add_argument("--seed", type=non_negative_int, default=0)
     sample.add_argument("--tracking-uri", default=None)
     sample.set_defaults(func=cmd_sample)
 
-    methods = sub.add_parser("methods", help="list methods and their defaults")
+    methods = sub.add_parser("methods", help="list methods, sampler jobs, their defaults and the presets")
     methods.set_defaults(func=cmd_methods)
     return parser
 
@@ -125,11 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except Exception as err:  # expected user errors get one line, not a traceback
-        if type(err).__name__ in ERRORS_WITHOUT_TRACEBACK:
-            print(f"gan: error: {err}", file=sys.stderr)
-            return 2
-        raise
+    except (UserError, Diverged) as err:  # what the user can fix gets one line, not a traceback
+        print(f"gan: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .losses import LOSSES
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ COMMON: dict[str, Param] = {
     "epochs": Param(100, int, low=1, high=10_000, help="passes over the 60k training images"),
     "max_steps": Param(0, int, low=0, help="stop after this many generator steps (0: epochs decide)"),
     "batch_size": Param(64, int, low=1, high=60_000),
+    "loss": Param("non_saturating", str, choices=tuple(LOSSES), help="the D/G loss pair (methods set their own)"),
     "optimizer": Param("adam", str, choices=("adam", "rmsprop", "sgd")),
     "lr_g": lr(2e-4),
     "lr_d": lr(2e-4),

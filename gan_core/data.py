@@ -11,12 +11,11 @@ from pathlib import Path
 
 import torch
 
+from .errors import ConfigError, DataNotFoundError
+
 DATA_ENV = "GAN_DATA_DIR"
 TRAIN_IMAGES = 60_000  # the MNIST training split
 
-
-class DataNotFoundError(RuntimeError):
-    """MNIST is absent and could not be downloaded."""
 
 
 def cache_dir() -> Path:
@@ -38,10 +37,10 @@ def data_root() -> Path:
 
 @lru_cache(maxsize=4)
 def _load_cpu(split: str) -> torch.Tensor:
-    from torchvision.datasets import MNIST
+    from torchvision.datasets import MNIST  # deferred: torchvision takes a second to import, data loads once
 
     if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
     root = data_root()
     try:
         dataset = MNIST(str(root), train=split == "train", download=False)
@@ -75,7 +74,7 @@ def quantize(x: torch.Tensor) -> torch.Tensor:
     return ((x.detach().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
-class BatchSampler:
+class Batches:
     """Shuffled batches drawn by index on the data's device; one reshuffle per epoch.
 
     drop_last keeps every batch the same shape, which compiled and graphed steps need.
@@ -83,7 +82,7 @@ class BatchSampler:
 
     def __init__(self, images_u8: torch.Tensor, batch_size: int, *, seed: int):
         if batch_size > images_u8.shape[0]:
-            raise ValueError(f"batch_size {batch_size} exceeds the {images_u8.shape[0]} training images")
+            raise ConfigError(f"batch_size {batch_size} exceeds the {images_u8.shape[0]} training images")
         self.images = images_u8
         self.batch_size = batch_size
         self.batches_per_epoch = images_u8.shape[0] // batch_size

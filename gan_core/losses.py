@@ -1,11 +1,12 @@
-"""Pure loss and penalty functions. Methods compose these; nothing here holds state.
+"""Pure loss and penalty functions, and the tables a config picks them from (``loss``, penalty weights).
 
-Discriminator outputs are logits. Names follow torch-mimicry: <loss>_loss_dis / _gen.
+Discriminator outputs are logits. Names follow torch-mimicry: <loss>_loss_dis / _gen. Adding a
+loss is its functions here and one entry in ``LOSSES``; every method's ``loss`` key accepts it.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +15,11 @@ import torch.nn.functional as F
 def minimax_loss_dis(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """BCE: -E[log D(x)] - E[log(1 - D(G(z)))] on logits."""
     return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def minimax_loss_gen(fake: torch.Tensor) -> torch.Tensor:
+    """The original (saturating) minimax generator loss: E[log(1 - D(G(z)))]."""
+    return -F.softplus(fake).mean()
 
 
 def ns_loss_gen(fake: torch.Tensor) -> torch.Tensor:
@@ -56,8 +62,9 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
 
 
-def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor) -> torch.Tensor:
-    """R1 (Mescheder et al. 2018): E‖∇D(x_real)‖²; the method multiplies by γ/2."""
+def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
+               fake: torch.Tensor | None = None) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): E‖∇D(x_real)‖² (fakes unused); weighted by γ/2 in ``PENALTIES``."""
     x = real.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
     return grad.flatten(1).pow(2).sum(dim=1).mean()
@@ -109,15 +116,28 @@ def importance_weight_loss(w: torch.Tensor, critic_values: torch.Tensor, *, delt
     return -(gain - lambda1 * mass - lambda2 * over)
 
 
-LOSSES_DIS = {
-    "minimax": minimax_loss_dis,
-    "wasserstein": wasserstein_loss_dis,
-    "hinge": hinge_loss_dis,
-    "least_squares": least_squares_loss_dis,
+class LossPair(NamedTuple):
+    dis: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (D(real), D(fake)) logits -> D's loss
+    gen: Callable[[torch.Tensor], torch.Tensor]                # D(G(z)) logits -> G's loss
+
+
+# The config key ``loss`` names one of these D/G pairs.
+LOSSES: dict[str, LossPair] = {
+    "minimax": LossPair(minimax_loss_dis, minimax_loss_gen),
+    "non_saturating": LossPair(minimax_loss_dis, ns_loss_gen),
+    "wasserstein": LossPair(wasserstein_loss_dis, wasserstein_loss_gen),
+    "hinge": LossPair(hinge_loss_dis, hinge_loss_gen),
+    "least_squares": LossPair(least_squares_loss_dis, least_squares_loss_gen),
 }
-LOSSES_GEN = {
-    "minimax": ns_loss_gen,
-    "wasserstein": wasserstein_loss_gen,
-    "hinge": hinge_loss_gen,
-    "least_squares": least_squares_loss_gen,
+
+
+class Penalty(NamedTuple):
+    term: Callable[..., torch.Tensor]  # (critic, real, fake) -> the penalty
+    scale: float                       # the paper's constant in front of the config weight
+
+
+# Config weight key -> penalty on D's scalar critic; a weight of 0 leaves it out.
+PENALTIES: dict[str, Penalty] = {
+    "gp_lambda": Penalty(gradient_penalty, 1.0),
+    "r1_gamma": Penalty(r1_penalty, 0.5),
 }

@@ -83,3 +83,10 @@ class SANDiscriminator(Discriminator):
         h = self.features(x)
         omega = self.direction()
         return h @ omega.detach(), h.detach() @ omega
+
+
+def frozen_generator(state_dict: dict, device: torch.device | str = "cpu") -> Generator:
+    """A Generator with ``state_dict`` loaded, in eval mode and without gradients: for sampling."""
+    G = Generator()
+    G.load_state_dict(state_dict)
+    return G.to(device).eval().requires_grad_(False)

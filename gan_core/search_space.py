@@ -1,4 +1,4 @@
-"""Search spaces: one YAML per method, validated against the method's own schema.
+"""Search spaces: one YAML per method, validated against the method's own schema (Optuna builds them in sweep/).
 
     method: san
     fixed:   {epochs: 20}                       # plain config values
@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from . import registry
-from .config import ConfigError
+from .errors import ConfigError
 
 SPACES_DIR = Path(__file__).resolve().parents[1] / "search_spaces"
 KINDS = {"uniform": ("low", "high"), "loguniform": ("low", "high"), "int": ("low", "high"),
@@ -39,20 +39,6 @@ class SearchSpace:
     smoke: dict[str, Any] = field(default_factory=dict)
     resources: dict[str, float] = field(default_factory=dict)  # per trial: cpu, gpu (Ray's units)
     source: str = "<dict>"
-
-    def optuna_distributions(self) -> dict:
-        import optuna.distributions as d
-
-        out = {}
-        for key, spec in self.search.items():
-            kind = spec["type"]
-            if kind == "categorical":
-                out[key] = d.CategoricalDistribution(list(spec["choices"]))
-            elif kind in ("int", "logint"):
-                out[key] = d.IntDistribution(int(spec["low"]), int(spec["high"]), log=kind == "logint")
-            else:
-                out[key] = d.FloatDistribution(float(spec["low"]), float(spec["high"]), log=kind == "loguniform")
-        return out
 
     def fixed_config(self, *, smoke: bool = False) -> dict[str, Any]:
         return {**self.fixed, **(self.smoke if smoke else {})}
@@ -132,6 +118,13 @@ def validate(raw: Any, source: str = "<dict>", method: str | None = None) -> Sea
             _fail(source, f"{where}: a log distribution needs low > 0, got {low}")
         space.search[key] = {"type": spec["type"], "low": low, "high": high}
     return space
+
+
+def contains(spec: dict[str, Any], value: Any) -> bool:
+    """Whether a distribution of a validated space can propose ``value``."""
+    if spec["type"] == "categorical":
+        return value in spec["choices"]
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and spec["low"] <= value <= spec["high"]
 
 
 def load(method_or_path: str | Path, method: str | None = None) -> SearchSpace:

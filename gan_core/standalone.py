@@ -1,45 +1,63 @@
-"""gan_core.train: the shared loop without Ray, writing its reports to a folder."""
+"""gan_core.train: one run without Ray, its reports written to a folder."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
 
-from . import loop
+from . import checkpoint, loop, registry
+from .errors import CheckpointError
+from .gan_model import load_base
 from .images import save_grid
 
-CHECKPOINT = "checkpoint.pt"
+# Budget keys a resumed run may extend; any other change would make the checkpoint a different run.
+EXTENDABLE = ("epochs", "max_steps", "eval_every_epochs", "eval_every_steps", "inception_samples", "device")
+
+
+def resume_state(out: Path | None, name: str, config: dict) -> dict[str, Any]:
+    """The checkpoint to continue from ``out``, refused when it is another method's or config's."""
+    if out is None or not (out / checkpoint.FILE).exists():
+        raise CheckpointError(f"nothing to resume: no {checkpoint.FILE} in {out}")
+    state = checkpoint.load(out / checkpoint.FILE, method=name)
+    changed = sorted(k for k in config if k not in EXTENDABLE and state["config"].get(k) != config[k])
+    if changed:
+        raise CheckpointError(f"{out / checkpoint.FILE} was trained with other settings ({', '.join(changed)}: "
+                              f"{state['config'].get(changed[0])!r}, now {config[changed[0]]!r}); "
+                              f"resume with the run's own config")
+    return state
 
 
 def train(method: str, config: dict | None = None, *, out_dir: str | Path | None = None,
-          resume: bool = False, progress: bool = False, snapshots: bool = False) -> dict[str, Any]:
-    """Train one run and return its final metrics.
+          resume: bool = False, progress: bool = False, snapshots: bool = False,
+          base: dict[str, Any] | None = None, on_report: loop.Report | None = None) -> dict[str, Any]:
+    """Train one run of ``method`` (or a sampler job) and return its final metrics.
 
-    With ``out_dir``, each evaluation writes checkpoint.pt, samples/step_<N>.png and
-    a line of metrics.jsonl there; ``resume=True`` continues from that checkpoint.
-    ``snapshots=True`` also keeps each report's generator(s) as generators/step_<N>.pt.
+    With ``out_dir``, each evaluation writes checkpoint.pt, samples/step_<N>.png and a line of
+    metrics.jsonl there; ``resume=True`` continues from that checkpoint. ``snapshots=True`` also
+    keeps each report's generator(s) as generators/step_<N>.pt. A sampler job loads its
+    ``base`` run from config (run id, method champion or checkpoint) unless ``base`` is given.
+    ``on_report(metrics, state, samples_u8)`` sees every report too (benchmarks, notebooks).
     """
+    job, config = registry.resolve(method, config)
     out = Path(out_dir) if out_dir is not None else None
-    state = None
-    if resume:
-        if out is None or not (out / CHECKPOINT).exists():
-            raise FileNotFoundError(f"nothing to resume: no {CHECKPOINT} in {out}")
-        state = loop.load_checkpoint(out / CHECKPOINT)
-        if state["method"] != method:
-            raise ValueError(f"{out / CHECKPOINT} is a {state['method']!r} run, not {method!r}")
+    state = resume_state(out, method, config) if resume else None
+    if base is None and config.get("base"):
+        base = load_base(config["base"])[1]
+    trainer = registry.build_trainer(job, config, base)
 
     def report(metrics: dict, ckpt: dict, samples_u8) -> None:
+        if on_report is not None:
+            on_report(metrics, ckpt, samples_u8)
         if out is None:
             return
         out.mkdir(parents=True, exist_ok=True)
-        loop.save_checkpoint(ckpt, out / f"{CHECKPOINT}.tmp")
-        (out / f"{CHECKPOINT}.tmp").replace(out / CHECKPOINT)  # never leave half a checkpoint
+        checkpoint.save(ckpt, out / checkpoint.FILE)
         save_grid(samples_u8, out / "samples" / f"step_{metrics['step']:07d}.png")
         if snapshots:  # the served generator, and the raw one when it is an average
             keep = {k: ckpt[k] for k in ("method", "config", "generator", "generator_raw", "step") if k in ckpt}
             (out / "generators").mkdir(exist_ok=True)
-            loop.save_checkpoint(keep, out / "generators" / f"step_{metrics['step']:07d}.pt")
+            checkpoint.save(keep, out / "generators" / f"step_{metrics['step']:07d}.pt")
         with open(out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(metrics) + "\n")
 
-    return loop.run(method, config, report=report, resume=state, progress=progress)
+    return loop.drive(trainer, report=report, resume=state, progress=progress)

@@ -2,7 +2,7 @@
 
 The fixed generator applies only to MNIST, so here G is a small MLP; everything else is
 the project's own: the method's discriminator (2-D input), its losses, and the shared
-training step from ``loop.make_train_step``. A mode counts as recovered when at least
+training step from ``gan_trainer.make_train_step``. A mode counts as recovered when at least
 ``MIN_SAMPLES_PER_MODE`` of 2,500 samples land within 3σ of it (VEEGAN's protocol).
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from . import loop, methods
+from .gan_trainer import make_optimizer, make_train_step
 
 NOISE_DIM = 16
 EVAL_SAMPLES = 2500
@@ -75,9 +76,9 @@ def _train_toy(method_name: str, config: dict | None, mixture: str, steps: int) 
     data_rng = torch.Generator().manual_seed(config["seed"])
     G = toy_generator()
     D = method.build_discriminator(config, in_dim=2, hidden=(128, 128))
-    opt_g = loop.make_optimizer(G.parameters(), config, config["lr_g"], torch.device("cpu"))
-    opt_d = loop.make_optimizer(D.parameters(), config, config["lr_d"], torch.device("cpu"))
-    step = loop.make_train_step(method, config, G, D, opt_g, opt_d,
+    opt_g = make_optimizer(G.parameters(), config, config["lr_g"])
+    opt_d = make_optimizer(D.parameters(), config, config["lr_d"])
+    step = make_train_step(method, config, G, D, opt_g, opt_d,
                                 lambda: data.sample(config["batch_size"], data_rng),
                                 lambda n: torch.randn(n, NOISE_DIM))
     for _ in range(steps):

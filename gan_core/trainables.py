@@ -1,4 +1,4 @@
-"""One Ray Tune function trainable per method: ``tune.Tuner(trainables.san, ...)``.
+"""One Ray Tune function trainable per method and sampler job: ``tune.Tuner(trainables.san, ...)``.
 
 Each is a plain function of ``config`` (Ray's tune/examples style). It resumes from
 ``tune.get_checkpoint()`` and, at every evaluation, calls ``tune.report`` with the
@@ -9,57 +9,57 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from . import loop, registry
+from . import checkpoint, loop, registry
+from .gan_model import load_base
 from .images import save_grid
 
-CHECKPOINT = "checkpoint.pt"
 SAMPLES = "samples.png"
-
-
 DIVERGED = "DIVERGED"  # marker in the trial folder: a retry of a diverged trial stops at once
 
 
 def _make(method: str):
     def trainable(config: dict, base: dict | None = None) -> None:
-        import ray
+        import ray  # deferred: importing Ray costs seconds, and only trials running under Tune need it
         from ray import tune
 
         marker = Path(tune.get_context().get_trial_dir()) / DIVERGED
         if marker.exists():  # FailureConfig retries errors; divergence is deterministic
             raise loop.Diverged(marker.read_text())
+        job, resolved = registry.resolve(method, config)
         resume = None
-        checkpoint = tune.get_checkpoint()
-        if checkpoint is not None:
-            with checkpoint.as_directory() as folder:
-                resume = loop.load_checkpoint(Path(folder) / CHECKPOINT)
+        found = tune.get_checkpoint()
+        if found is not None:
+            with found.as_directory() as folder:
+                resume = checkpoint.load(Path(folder) / checkpoint.FILE, method=method)
+        if base is None and resolved.get("base"):  # sweeps pass it once through Ray's object store
+            base = load_base(resolved["base"])[1]
+        trainer = registry.build_trainer(job, resolved, base)
         node_id = ray.get_runtime_context().get_node_id()
 
         def report(metrics: dict, state: dict, samples_u8) -> None:
             with tempfile.TemporaryDirectory() as folder:
-                loop.save_checkpoint(state, Path(folder) / CHECKPOINT)
+                checkpoint.save(state, Path(folder) / checkpoint.FILE)
                 save_grid(samples_u8, Path(folder) / SAMPLES)
                 tune.report({**metrics, "node_id": node_id}, checkpoint=tune.Checkpoint.from_directory(folder))
 
         try:
-            loop.run(method, config, report=report, resume=resume, base=base)
+            loop.drive(trainer, report=report, resume=resume)
         except loop.Diverged as err:
             marker.write_text(str(err))
             raise
 
     trainable.__name__ = trainable.__qualname__ = method
-    trainable.__doc__ = (f"Ray Tune trainable for {method}: {registry.get(method).doc}"
-                         + ("\n\nbase: the GAN run's checkpoint state; sweeps pass it with tune.with_parameters, "
-                            "otherwise config['base'] is loaded from MLflow." if registry.is_sampler_job(method) else ""))
+    trainable.__doc__ = f"Ray Tune trainable for {method}: {registry.get(method).doc}"
     return trainable
 
 
 # trainables.vanilla, trainables.san, ..., trainables.drs: one per registered method or sampler job,
 # so a new one needs no edit here.
-_TRAINABLES = {name: _make(name) for name in registry.REGISTRY}
+_TRAINABLES = {name: _make(name) for name in registry.names()}
 globals().update(_TRAINABLES)
 __all__ = [*_TRAINABLES, "get"]
 
 
 def get(method: str):
     registry.get(method)  # clear error for unknown names
-    return _TRAINABLES[method]
+    return _TRAINABLES.get(method) or _make(method)

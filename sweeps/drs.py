@@ -3,10 +3,10 @@
     python sweeps/drs.py --smoke --base san             # on the san champion
     python sweeps/drs.py --base <mlflow run id> --num-samples 16
 
-The best trial is recorded on the GAN run, so best_model(...).sample() uses DRS
-by default when it beats plain sampling there.
+The first trial is the paper's default (γ at the 95th percentile). The best trial is recorded
+on the GAN run, so best_model(...).sample() uses DRS by default when it beats plain sampling there.
 """
 from gan_core.sweep import main
 
 if __name__ == "__main__":
-    main("drs", "drs", __doc__, points_to_evaluate=[{"drs_percentile": 95.0, "drs_eps": 1e-6}])
+    main("drs", "drs", __doc__)

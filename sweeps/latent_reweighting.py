@@ -5,10 +5,9 @@
 
 Each trial trains an importance network w(z) against the frozen generator; its MLflow
 run is linked to the generator's run (tag generator_run_id), and the best sampler is
-recorded there for best_model(...).sample().
+recorded there for best_model(...).sample(). The first trial is the job's defaults.
 """
 from gan_core.sweep import main
 
 if __name__ == "__main__":
-    main("latent_reweighting", "latent_reweighting", __doc__,
-         points_to_evaluate=[{"lambda1": 10.0, "lambda2": 10.0, "max_weight": 3.0, "sampler": "latent_rs"}])
+    main("latent_reweighting", "latent_reweighting", __doc__)

@@ -1,10 +1,10 @@
-"""WGAN-GP: penalty weight λ, n_critic, learning rates and batch size.
+"""WGAN-GP: penalty weight λ, n_critic, Adam's settings, batch size, spectral norm and averaging.
 
     python sweeps/wgan_gp.py --smoke
+
+The first trial is the paper's configuration (preset seed-wgan_gp: λ 10, n_critic 5, Adam 1e-4 (0, 0.9)).
 """
 from gan_core.sweep import main
 
-PAPER_POINT = {"gp_lambda": 10.0, "n_critic": 5, "lr_g": 1e-4, "lr_d": 1e-4, "batch_size": 64}
-
 if __name__ == "__main__":
-    main("wgan_gp", "wgan_gp", __doc__, points_to_evaluate=[PAPER_POINT])
+    main("wgan_gp", "wgan_gp", __doc__)

@@ -38,12 +38,41 @@ def test_train_reports_inception_metrics_at_the_end(tmp_path, env):
     (["--method", "san", "--set", "lr_d=-0.1"], "lr_d must be > 0"),
     (["--method", "san", "--set", "batch_size=0"], "batch_size must be >= 1"),
     (["--method", "san", "--set", "oops"], "--set expects key=value"),
+    (["--method", "san", "--set", "loss=hinj"], "loss must be one of"),
+    (["--preset", "seed-sna"], "unknown preset 'seed-sna'"),
+    (["--preset", "seed-san", "--method", "san"], "exactly one of --method M or --preset NAME"),
+    ([], "exactly one of --method M or --preset NAME"),
+    (["--method", "san", "--set", "device=cuda"], "CUDA is not available"),
+    (["--method", "san", "--resume", "--out", "/nonexistent/run"], "nothing to resume"),
 ])
 def test_bad_input_is_one_clear_line(args, message, env):
     result = gan("train", *args, "--max-steps", "5", env=env)
     assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0 and message in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--method", "san", "--max-steps", "0"], "must be at least 1, got 0"),
+    (["train", "--method", "san", "--epochs", "-2"], "must be at least 1, got -2"),
+    (["train", "--method", "san", "--seed", "-1"], "must be at least 0, got -1"),
+    (["sample", "san", "--n", "0", "--out", "x"], "must be at least 1, got 0"),
+    (["sample", "san", "--n", "ten", "--out", "x"], "expected an integer, got 'ten'"),
+    (["sample", "san", "--sampler", "rejection", "--out", "x"], "invalid choice: 'rejection'"),
+])
+def test_bad_flags_are_refused_by_the_parser(args, message, env):
+    result = gan(*args, env=env)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_preset_trains_with_the_seed_config(tmp_path, env):
+    result = gan("train", "--preset", "seed-wgan_gp", "--max-steps", "4", "--quiet", "--set", "inception_samples=0",
+                 "--set", "eval_samples=200", "--out", str(tmp_path), env=env)
+    assert result.returncode == 0, result.stderr
+    import torch
+    config = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["config"]
+    assert (config["n_critic"], config["beta1"], config["beta2"], config["gp_lambda"]) == (5, 0.0, 0.9, 10.0)
+    assert config["max_steps"] == 4 and config["epochs"] == 100
 
 
 def test_missing_data_folder_via_cli(tmp_path, env):
@@ -60,6 +89,7 @@ def test_missing_inception_weights_via_cli(tmp_path, env):
 def test_methods_listing(env):
     result = gan("methods", env=env)
     assert result.returncode == 0 and "san_lambda" in result.stdout
+    assert all(name in result.stdout for name in gan_core.PRESETS) and "seed FID 19.0" in result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +125,7 @@ def test_train_every_sampler_job_on_a_checkpoint(method, extra, base_checkpoint,
 @pytest.mark.parametrize("args, message", [
     (["--method", "drs"], "drs needs base="),
     (["--method", "drs", "--set", "base=/nowhere/checkpoint.pt"], "does not exist"),
+    (["--method", "drs", "--set", "base=pyproject.toml"], "is not a readable checkpoint"),
     (["--method", "latent_reweighting", "--set", "base=x.pt", "--set", "max_weight=0.5"], "max_weight must be > 1"),
 ])
 def test_sampler_job_bad_input_is_one_clear_line(args, message, env):

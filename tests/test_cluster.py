@@ -242,6 +242,8 @@ def test_job_imports_gan_core_from_its_uploaded_working_dir(cluster):
 
 def test_smoke_sweep_on_two_nodes_tracked_by_the_server(cluster, server, tmp_path):
     storage = tmp_path / "ray_results"
+    user_store = ROOT / "mlflow.db"  # a user's own main-job store may sit in the checkout: never ours to judge
+    before = user_store.stat().st_mtime_ns if user_store.exists() else None
     out = run_job(cluster, ["python", "sweeps/san_lambda_bs.py", "--smoke", "--tracking-uri", server.uri,
                             "--storage-path", str(storage)])
     output = out.stdout + out.stderr
@@ -269,7 +271,9 @@ def test_smoke_sweep_on_two_nodes_tracked_by_the_server(cluster, server, tmp_pat
     parents = c.search_runs([exp.experiment_id], f"tags.sweep = '{sweep}' and tags.role = 'sweep'")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert {a.path for a in c.list_artifacts(parents[0].info.run_id, "optuna")} >= {"optuna/history.png"}
-    assert not list(ROOT.glob("mlflow.db")) and not list(storage.rglob("mlflow.db"))  # no stray local store
+    # no stray local store: none in the job's working dirs or trial folders, and the checkout's untouched
+    assert not list(cluster.logs.rglob("mlflow.db")) and not list(storage.rglob("mlflow.db"))
+    assert (user_store.stat().st_mtime_ns if user_store.exists() else None) == before
     if server.backend.startswith("postgresql"):  # the runs live in PostgreSQL, not in a file
         psql = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))[-1]
         count = subprocess.run([psql, "-h", "127.0.0.1", "-p", str(server.pg_port), "-U", "mlflow", "-d", "mlflow",

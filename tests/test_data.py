@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_core.data import BatchSampler, DataNotFoundError, load_mnist, quantize, to_unit_range
+from gan_core.data import Batches, DataNotFoundError, load_mnist, quantize, to_unit_range
 from gan_core.images import save_grid, save_pngs
 
 
@@ -36,7 +36,7 @@ def test_mnist_loads_as_uint8_tensors():
 
 def test_batch_sampler_covers_each_image_once_per_epoch():
     images = torch.arange(10, dtype=torch.uint8).repeat_interleave(784).view(10, 784)
-    sampler = BatchSampler(images, 3, seed=0)
+    sampler = Batches(images, 3, seed=0)
     seen = [sampler.next() for _ in range(sampler.batches_per_epoch)]
     values = torch.cat([b[:, 0] for b in seen])
     assert len(set(values.tolist())) == 9  # drop_last: 3 batches of 3 out of 10
@@ -51,7 +51,7 @@ def test_batch_sampler_covers_each_image_once_per_epoch():
 
 def test_batch_larger_than_dataset_is_refused():
     with pytest.raises(ValueError, match="exceeds"):
-        BatchSampler(torch.zeros(5, 784, dtype=torch.uint8), 6, seed=0)
+        Batches(torch.zeros(5, 784, dtype=torch.uint8), 6, seed=0)
 
 
 def _run_loader(data_dir, env):

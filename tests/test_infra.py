@@ -167,21 +167,23 @@ def test_scripts_parse_and_default_to_localhost(script):
 
 def test_per_trial_resources_come_from_flags_env_or_the_sweep_config(monkeypatch):
     from gan_core import search_space, sweep
-    from gan_core.config import ConfigError
+    from gan_core.errors import ConfigError
+    from gan_core.sweep.ray_session import trial_resources
 
     raw = {"method": "san", "search": {"san_lambda": {"type": "loguniform", "low": 0.1, "high": 20}}}
     packed = search_space.validate({**raw, "resources": {"cpu": 2, "gpu": 0.25}})
-    assert sweep.trial_resources(packed) == {"cpu": 2.0, "gpu": 0.25}          # 4 trials per GPU
-    assert sweep.trial_resources(packed, 1, 0.5) == {"cpu": 1.0, "gpu": 0.5}   # flags win
+    assert trial_resources(packed.resources) == {"cpu": 2.0, "gpu": 0.25}          # 4 trials per GPU
+    assert trial_resources(packed.resources, 1, 0.5) == {"cpu": 1.0, "gpu": 0.5}   # flags win
     plain = search_space.validate(raw)
-    assert sweep.trial_resources(plain, None, 0.0) == {"cpu": 1.0, "gpu": 0.0}
+    assert trial_resources(plain.resources, None, 0.0) == {"cpu": 1.0, "gpu": 0.0}
     for bad in ({"gpu": -1}, {"cpu": 0}, {"tpu": 1}, [1]):
         with pytest.raises(ConfigError, match="resources"):
             search_space.validate({**raw, "resources": bad})
     monkeypatch.setenv("GAN_GPUS_PER_TRIAL", "0.125")
     monkeypatch.setenv("GAN_STORAGE_PATH", "s3://bucket/ray_results")
     monkeypatch.delenv("GAN_CPUS_PER_TRIAL", raising=False)
+    options = sweep.cli.sweep_options(sweep.parser("test").parse_args([]))
+    assert options["gpus_per_trial"] == 0.125 and options["cpus_per_trial"] is None
     args = sweep.parser("test").parse_args([])
-    assert args.gpus_per_trial == 0.125 and args.cpus_per_trial is None
     assert args.storage_path == "s3://bucket/ray_results"
     assert sweep.parser("test").parse_args(["--gpus-per-trial", "1"]).gpus_per_trial == 1.0

@@ -46,3 +46,16 @@ def test_penalties_are_differentiable_for_the_discriminator():
     (grad,) = torch.autograd.grad(gp, w)
     # d/dw (‖w‖-1)² = 2(‖w‖-1) w/‖w‖
     assert torch.allclose(grad, 2 * 4 * w.detach() / 5)
+
+
+def test_every_loss_pair_by_hand_and_minimax_is_not_non_saturating():
+    fake = torch.tensor([2.0])
+    assert math.isclose(losses.LOSSES["minimax"].gen(fake).item(), -math.log(1 + math.exp(2)), rel_tol=1e-6)
+    assert math.isclose(losses.LOSSES["non_saturating"].gen(fake).item(), math.log(1 + math.exp(-2)), rel_tol=1e-6)
+    assert losses.LOSSES["minimax"].dis is losses.LOSSES["non_saturating"].dis is losses.minimax_loss_dis
+    assert set(losses.LOSSES) == {"minimax", "non_saturating", "wasserstein", "hinge", "least_squares"}
+
+
+def test_penalty_table_weights():
+    assert losses.PENALTIES["gp_lambda"] == (losses.gradient_penalty, 1.0)
+    assert losses.PENALTIES["r1_gamma"] == (losses.r1_penalty, 0.5)  # R1 is (γ/2)·E‖∇D‖²

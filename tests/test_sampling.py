@@ -5,10 +5,13 @@ import pytest
 import torch
 from torch import nn
 
-from gan_core import losses
-from gan_core.config import ConfigError
+from gan_core import checkpoint, losses
+from gan_core.errors import CheckpointError, ConfigError, ModelNotFoundError
+from gan_core.gan_model import load_base
+from gan_core.models import frozen_generator
 from gan_core.registry import get
-from gan_core.sampling import check_sampler, drs, latent
+from gan_core.sampling import SAMPLERS, check_sampler, draw, drs, latent
+from gan_core.sampling.rejection import rejection_sample
 
 
 def test_drs_acceptance_probability_by_hand():
@@ -123,5 +126,57 @@ def test_sampler_names_and_jobs_fail_clearly(tmp_path):
     with pytest.raises(ConfigError, match="max_weight must be > 1"):
         get("latent_reweighting").resolve({"base": "x", "max_weight": 1.0})
     with pytest.raises(ConfigError, match="not a finished GAN run"):
-        from gan_core.sampling import load_base
         load_base("0123456789abcdef", tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    (tmp_path / "x.pt").write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_base(str(tmp_path / "x.pt"))
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_base(str(tmp_path / "missing.pt"))
+
+
+def test_the_rejection_loop_keeps_each_candidate_with_its_probability():
+    probability = torch.linspace(0, 1, 1000, dtype=torch.float64)
+    rng = torch.Generator().manual_seed(0)
+    kept, stats = rejection_sample(lambda b: (torch.arange(b), probability), 20_000, rng=rng, what="test", batch=1000)
+    assert kept.shape == (20_000,) and stats["acceptance_rate"] == pytest.approx(0.5, abs=0.01)
+    counts = torch.bincount(kept, minlength=1000).double()
+    assert counts[:100].sum() < counts[-100:].sum() / 10  # kept in proportion to their probability
+    with pytest.raises(RuntimeError, match="accepted only 0 of"):
+        rejection_sample(lambda b: (torch.arange(b), torch.zeros(b)), 1, rng=rng, what="test", max_proposals=10)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A short vanilla run and a latent-reweighting job fitted on it, as files (no MLflow)."""
+    import gan_core
+
+    out = tmp_path_factory.mktemp("run")
+    tiny = {"inception_samples": 0, "eval_samples": 200}
+    gan_core.train("vanilla", {**tiny, "max_steps": 20}, out_dir=out / "gan")
+    gan_core.train("latent_reweighting", {**tiny, "base": str(out / "gan" / "checkpoint.pt"), "max_steps": 2,
+                                          "eval_every_steps": 2, "batch_size": 32, "n_critic": 1},
+                   out_dir=out / "latent")
+    return checkpoint.load(out / "gan" / "checkpoint.pt"), checkpoint.load(out / "latent" / "checkpoint.pt")
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_draw_from_a_finished_run_with_every_sampler(finished_run, sampler):
+    base, fitted = finished_run
+    G = frozen_generator(base["generator"])
+    job_state = fitted if sampler.startswith("latent") else None
+    x = draw(sampler, 7, generator=G, base=base, fitted=job_state, seed=3)
+    assert x.shape == (7, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
+    assert torch.equal(x, draw(sampler, 7, generator=G, base=base, fitted=job_state, seed=3))
+    if sampler == "plain":  # the generator itself, on the seed's noise
+        z = torch.randn(7, 100, generator=torch.Generator().manual_seed(3))
+        assert torch.allclose(x, G(z).view(7, 1, 28, 28))
+
+
+def test_latent_samplers_need_a_fitted_network_and_n_must_be_positive(finished_run):
+    base, _ = finished_run
+    G = frozen_generator(base["generator"])
+    with pytest.raises(ModelNotFoundError, match="needs a fitted importance network"):
+        draw("latent_rs", 4, generator=G, base=base)
+    for n in (0, -3):
+        with pytest.raises(ConfigError, match="n must be a positive integer"):
+            draw("plain", n, generator=G, base=base)

@@ -7,13 +7,15 @@ from gan_core.search_space import SearchSpaceError, validate
 @pytest.mark.parametrize("path", sorted(search_space.SPACES_DIR.glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_spaces_load(path):
     from gan_core import registry
+    from gan_core.sweep.optuna_search import distributions
 
     space = search_space.load(path)
-    assert space.method in registry.REGISTRY and space.search
-    assert set(space.optuna_distributions()) == set(space.search)
-    base = {"base": "run"} if registry.is_sampler_job(space.method) else {}  # sampler jobs need a GAN run
+    job = registry.get(space.method)
+    assert space.search
+    assert set(distributions(space)) == set(space.search)
+    base = {"base": "run"} if "base" in job.schema else {}  # sampler jobs need a GAN run
     for smoke in (False, True):
-        registry.get(space.method).resolve({**space.fixed_config(smoke=smoke), **base})
+        job.resolve({**space.fixed_config(smoke=smoke), **base})
 
 
 def test_san_space_covers_the_study():
@@ -50,3 +52,48 @@ def test_broken_yaml_file_names_the_file(tmp_path):
     path.write_text("method: san\nsearch: {san_lambda: [unclosed\n")
     with pytest.raises(SearchSpaceError, match="broken.yaml: not valid YAML"):
         search_space.load(path)
+
+
+@pytest.mark.parametrize("path", sorted(search_space.SPACES_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_study_starts_from_its_seed(path):
+    from gan_core import presets, registry
+    from gan_core.sweep.plan import first_trials
+
+    space = search_space.load(path)
+    job = registry.get(space.method)
+    fixed = {**space.fixed_config(), **({"base": "run"} if "base" in job.schema else {})}
+    (point,) = first_trials(job, space, fixed, None)
+    assert set(point) == set(space.search)
+    seed = {**{k: p.default for k, p in job.schema.items()}, **presets.seed_point(space.method)}
+    assert point == {k: seed[k] for k in space.search}
+
+
+def test_new_quality_settings_are_searched_where_the_method_allows_them():
+    for method in ("vanilla", "hinge", "san", "wgan_gp", "r1", "mdgan"):
+        space = search_space.load(method)
+        assert {"lr_g", "lr_d", "beta1", "beta2", "g_ema", "d_spectral_norm"} <= set(space.search), method
+        assert space.search["beta1"] == {"type": "uniform", "low": 0.0, "high": 0.9}
+    for method in ("san", "hinge"):
+        assert {"hinge", "non_saturating"} <= set(search_space.load(method).search["loss"]["choices"])
+
+
+def test_a_first_trial_outside_the_space_is_refused():
+    from gan_core import registry
+    from gan_core.sweep.plan import first_trials
+
+    space = validate({"method": "san", "search": {"san_lambda": {"type": "loguniform", "low": 2, "high": 20}}},
+                     "narrow.yaml")
+    with pytest.raises(SearchSpaceError, match=r"narrow.yaml: the first trial's san_lambda=1.0 lies outside"):
+        first_trials(registry.get("san"), space, {}, None)
+    (point,) = first_trials(registry.get("san"), space, {}, [{"san_lambda": 4.0, "other": 1}])
+    assert point == {"san_lambda": 4.0}
+
+
+def test_presets_resolve_and_name_their_seeds():
+    from gan_core import PRESETS, registry
+
+    assert set(PRESETS) == {"seed-vanilla", "seed-hinge", "seed-san", "seed-wgan_gp"}
+    for name, preset in PRESETS.items():
+        config = registry.get(preset.method).resolve(preset.config)
+        assert config["epochs"] == 100 and config["batch_size"] == 64 and config["g_ema"] == 0.0, name
+    assert registry.get("san").resolve(PRESETS["seed-san"].config)["loss"] == "hinge"

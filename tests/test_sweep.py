@@ -11,7 +11,7 @@ import torch
 from mlflow import MlflowClient
 
 import gan_core
-from gan_core import tracking
+from gan_core import ranking, tracking
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,6 +60,10 @@ def test_mlflow_holds_parent_children_metrics_images_checkpoints(smoke):
     children = c.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert len(children) == int(parent.data.params["num_samples"])
     completed = [r for r in children if r.data.tags["status"] == "completed"]
+    # the first trial is the seed's configuration; the loss is searched like any other key
+    assert any(r.data.params["loss"] == "hinge" and float(r.data.params["san_lambda"]) == 1.0
+               and r.data.params["g_ema"] == "0.0" and float(r.data.params["beta1"]) == 0.9 for r in children)
+    assert len({r.data.params["loss"] for r in children}) > 1
     run = completed[0]
     history = c.get_metric_history(run.info.run_id, "fid_mnist")
     assert [m.step for m in history] == [20, 40, 60]
@@ -112,8 +116,17 @@ BAD_SPACES = {
 }
 
 
+FLAG_CASES = {
+    "zero_samples": (["--num-samples", "0"], "--num-samples must be an integer >= 1, got 0"),
+    "zero_epochs": (["--max-epochs", "0"], "--max-epochs must be an integer >= 1, got 0"),
+    "bad_metric": (["--metric", "fidd"], "--metric must be one of fid_mnist, fid, got 'fidd'"),
+    "no_cpus": (["--cpus-per-trial", "0"], "--cpus-per-trial must be above 0"),
+    "nothing_to_resume": (["--resume"], "--resume: no restorable san_lambda_bs-* experiment"),
+}
+
+
 @pytest.mark.parametrize("case", ["unknown_method", "unreachable_uri", "sampler_without_base", "unknown_base",
-                                  "asha_grace", "asha_reduction", *BAD_SPACES])
+                                  "asha_grace", "asha_reduction", *BAD_SPACES, *FLAG_CASES])
 def test_bad_sweep_input_fails_before_ray_starts(case, tmp_path):
     """One clear line and exit 2, before Ray starts or any folder is written."""
     storage = ["--storage-path", str(tmp_path / "rr")]
@@ -133,6 +146,9 @@ def test_bad_sweep_input_fails_before_ray_starts(case, tmp_path):
     elif case == "asha_reduction":
         cmd, message = sweep_cmd("san_lambda_bs.py", "--smoke", "--asha-reduction", "1", *storage), \
             "--asha-reduction must be above 1"
+    elif case in FLAG_CASES:
+        flags, message = FLAG_CASES[case]
+        cmd = sweep_cmd("san_lambda_bs.py", "--smoke", *flags, *storage)
     else:
         text, message = BAD_SPACES[case]
         (tmp_path / "bad.yaml").write_text(text)
@@ -171,11 +187,17 @@ def test_sampler_sweeps_on_the_champion_and_every_sampler_through_gan_model(smok
             assert run.data.tags[tracking.GENERATOR_RUN] == champion.run_id
             assert 0 < run.data.metrics["acceptance_rate"] <= 1 <= run.data.metrics["proposals_per_sample"]
             assert run.data.metrics["inception_samples"] == 32 and "fid" in run.data.metrics
+    # the recorded sampler is the one the ranking rule picks, in the order the sweeps ran
+    expected, current = "plain", champion.metrics
+    for job in ("drs", "latent_reweighting"):
+        runs = [ranking.RunRecord(r.info.run_id, dict(r.data.metrics), dict(r.data.params), dict(r.data.tags))
+                for r in c.search_runs([c.get_experiment_by_name(job).experiment_id],
+                                       "tags.status = 'completed'")]
+        best = ranking.rank(runs, "fid")[0][0]
+        if ranking.sampler_improves(best.metrics, current):
+            expected, current = best.params.get("sampler", job), best.metrics
     model = gan_core.best_model("san", tracking_uri=uri)
-    tags = c.get_run(model.run_id).data.tags
-    assert model.sampler == tags.get("best_sampler", "plain")
-    if model.sampler != "plain":  # a sampler beat plain sampling's fid on the same 32 samples
-        assert float(tags["best_sampler.fid"]) < model.metrics["fid"]
+    assert model.default_sampler == expected == c.get_run(model.run_id).data.tags.get("best_sampler", "plain")
     for sampler in gan_core.SAMPLERS:
         x = model.sample(6, sampler=sampler, seed=0)
         assert x.shape == (6, 1, 28, 28) and x.min() >= -1 and x.max() <= 1, sampler

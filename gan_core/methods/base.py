@@ -1,14 +1,13 @@
-"""What a method is: its parameters and defaults, its discriminator, and its losses.
+"""What a GAN method is: its parameters and defaults, its discriminator, its losses and its trainer.
 
-compare_gan style: the D loss, G loss and penalties are looked up from config, so
-one class serves every loss × penalty × normalization; a method module only sets
-defaults or overrides the one piece that differs (SAN's split logits, WGAN's clip).
+compare_gan style: the D/G loss pair (``loss``) and the penalties (``gp_lambda``, ``r1_gamma``)
+are looked up from config, so one class serves every loss × penalty × normalization; a method
+module only sets defaults or overrides the one piece that differs (SAN's split logits, WGAN's clip).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
-
 import math
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -16,19 +15,21 @@ from torch import nn
 from .. import losses
 from ..config import COMMON, Param, resolve
 from ..data import TRAIN_IMAGES
+from ..gan_trainer import GanTrainer
 from ..models import Discriminator
+
+
+def loss_param(default: str, choices: tuple[str, ...] = tuple(losses.LOSSES)) -> Param:
+    return Param(default, str, choices=choices, help="the D/G loss pair: " + ", ".join(choices))
 
 
 class Method:
     name: str = ""
-    loss: str = "minimax"
     params: dict[str, Param] = {}
     doc: str = ""
 
-    def __init__(self, name: str | None = None, *, loss: str | None = None,
-                 params: dict[str, Param] | None = None, doc: str = ""):
+    def __init__(self, name: str | None = None, *, params: dict[str, Param] | None = None, doc: str = ""):
         self.name = name or self.name
-        self.loss = loss or self.loss
         self.params = {**type(self).params, **(params or {})}
         self.doc = doc or self.doc
 
@@ -38,6 +39,10 @@ class Method:
 
     def resolve(self, user: dict[str, Any] | None) -> dict:
         return resolve(self.schema, user, method=self.name)
+
+    def trainer(self, config: dict, device: torch.device, base: dict[str, Any] | None = None) -> GanTrainer:
+        """What ``loop.drive`` steps; a GAN method trains from scratch, so ``base`` is unused."""
+        return GanTrainer(self, config, device)
 
     def planned_reports(self, config: dict) -> int:
         """How many reports a run with this resolved config makes (ASHA's max_t)."""
@@ -57,15 +62,15 @@ class Method:
     def discriminator_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
                            config: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         d_real, d_fake = D(real), D(fake)
-        loss = losses.LOSSES_DIS[self.loss](d_real, d_fake)
+        loss = losses.LOSSES[config["loss"]].dis(d_real, d_fake)
         return loss + self.penalties(D, real, fake, config), {"d_real": d_real.mean(), "d_fake": d_fake.mean()}
 
     def penalties(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor, config: dict) -> torch.Tensor:
+        """Σ weight · scale · penalty over ``losses.PENALTIES`` whose config weight is above 0."""
         total = real.new_zeros(())
-        if config["gp_lambda"] > 0:
-            total = total + config["gp_lambda"] * losses.gradient_penalty(self.critic(D), real, fake)
-        if config["r1_gamma"] > 0:
-            total = total + 0.5 * config["r1_gamma"] * losses.r1_penalty(self.critic(D), real)
+        for key, penalty in losses.PENALTIES.items():
+            if config[key] > 0:
+                total = total + config[key] * penalty.scale * penalty.term(self.critic(D), real, fake)
         return total
 
     def after_discriminator_step(self, D: nn.Module, config: dict) -> None:
@@ -73,4 +78,4 @@ class Method:
 
     def generator_loss(self, D: nn.Module, fake: torch.Tensor, config: dict,
                        next_real: Callable[[], torch.Tensor]) -> torch.Tensor:
-        return losses.LOSSES_GEN[self.loss](D(fake))
+        return losses.LOSSES[config["loss"]].gen(D(fake))

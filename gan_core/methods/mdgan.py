@@ -15,7 +15,7 @@ from torch import nn
 from .. import losses
 from ..config import ConfigError, Param
 from ..models import Discriminator
-from .base import Method
+from .base import Method, loss_param
 
 
 def check_dims(components: int, dim: int) -> None:
@@ -75,7 +75,6 @@ class MDDiscriminator(Discriminator):
 
 class MDGAN(Method):
     name = "mdgan"
-    loss = "mdgan"
     doc = "D embeds into a fixed Gaussian mixture on a simplex; fakes are pushed off its modes."
     params = {
         "md_components": Param(10, int, low=2, high=100, help="mixture components C"),
@@ -86,8 +85,9 @@ class MDGAN(Method):
                           help="shared isotropic std σ of the components"),
         "md_lambda": Param(1.0, float, low=1.0, high=1e6,
                            help="λ as a multiple of max lk (at least 1: λ must not be below any lk)"),
-        "md_gen_loss": Param("minimax", str, choices=("minimax", "non_saturating"),
-                             help="G minimizes E log(λ − lk(D(G(z)))) (the paper's game), or −E log lk"),
+        # D's loss is the mixture game's own; ``loss`` picks G's side of it.
+        "loss": Param("minimax", str, choices=("minimax", "non_saturating"),
+                      help="G minimizes E log(λ − lk(D(G(z)))) (minimax: the paper's game), or −E log lk"),
         # Spectral norm bounds how far D can stretch its embedding against the fixed mixture; without
         # it MD-GAN kept 1-3 of 8 modes on the 2-D ring in every setting tried, with it 8 of 8.
         "d_spectral_norm": Param(True, bool),
@@ -117,7 +117,7 @@ class MDGAN(Method):
         return loss + self.penalties(D, real, fake, config), {"d_real": lk_real.mean(), "d_fake": lk_fake.mean()}
 
     def generator_loss(self, D, fake, config, next_real):
-        if config["md_gen_loss"] == "non_saturating":
+        if config["loss"] == "non_saturating":
             return losses.mdgan_ns_loss_gen(D.log_likelihood(fake))
         return losses.mdgan_loss_gen(D.log_likelihood(fake), self.log_lambda(D, config))
 

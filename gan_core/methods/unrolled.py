@@ -16,7 +16,6 @@ from .base import Method
 
 class Unrolled(Method):
     name = "unrolled"
-    loss = "minimax"
     doc = "Vanilla GAN whose generator loss looks k SGD steps ahead of the discriminator."
     params = {
         "unroll_steps": Param(5, int, low=0, high=20,
@@ -30,7 +29,7 @@ class Unrolled(Method):
         D = getattr(D, "_orig_mod", D)  # torch.compile has no double backward: unroll the eager module
         # Detached leaves: the loop froze D for G's step, and the unroll must not write into D.
         params = {name: p.detach().requires_grad_(True) for name, p in D.named_parameters()}
-        loss_dis, loss_gen = losses.LOSSES_DIS[self.loss], losses.LOSSES_GEN[self.loss]
+        loss_dis, loss_gen = losses.LOSSES[config["loss"]]
         for _ in range(k):
             real = next_real()
             logits = functional_call(D, params, (torch.cat([real, fake]),))

@@ -2,6 +2,5 @@
 from .base import Method
 
 METHOD = Method(
-    "vanilla", loss="minimax",
-    doc="BCE discriminator loss, non-saturating generator loss; Adam 2e-4, betas (0.9, 0.999), batch 64.",
+    "vanilla", doc="BCE discriminator loss, non-saturating generator loss; Adam 2e-4, betas (0.9, 0.999), batch 64.",
 )

@@ -2,14 +2,14 @@
 import torch
 
 from ..config import COMMON, Param, lr
-from .base import Method
+from .base import Method, loss_param
 
 
 class WGAN(Method):
     name = "wgan"
-    loss = "wasserstein"
     doc = "Wasserstein critic clipped to [-c, c] after each update; RMSProp 5e-5, n_critic 5."
     params = {
+        "loss": loss_param("wasserstein"),
         "clip": Param(0.01, float, low=0.0, high=10.0, low_open=True, help="weight clipping bound c"),
         "optimizer": Param("rmsprop", str, choices=COMMON["optimizer"].choices),
         "lr_g": lr(5e-5),

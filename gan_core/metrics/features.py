@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..data import to_unit_range
+from . import inception, mnist_classifier
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,6 @@ class Extractor:
 
 
 def mnist_extractor(device: str = "cpu") -> Extractor:
-    from . import mnist_classifier
-
     model = mnist_classifier.load(device)
 
     def embed(images_u8: torch.Tensor) -> torch.Tensor:
@@ -37,8 +36,6 @@ def mnist_extractor(device: str = "cpu") -> Extractor:
 
 
 def inception_extractor(device: str = "cpu") -> Extractor:
-    from . import inception
-
     model = inception.load(device)
 
     def embed(images_u8: torch.Tensor) -> torch.Tensor:

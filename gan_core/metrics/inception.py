@@ -5,17 +5,14 @@ TORCH_HOME); when they are absent and cannot be downloaded the error says so.
 """
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
+from ..errors import InceptionWeightsError
+
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
-
-
-class InceptionWeightsError(RuntimeError):
-    """The FID Inception weights are absent and could not be downloaded."""
 
 
 def weights_path() -> Path:
@@ -29,7 +26,7 @@ def weights_hash() -> str:
 
 @lru_cache(maxsize=4)
 def load(device: str = "cpu") -> torch.nn.Module:
-    from pytorch_fid.inception import InceptionV3
+    from pytorch_fid.inception import InceptionV3  # deferred: only Inception metrics need pytorch-fid
 
     try:
         model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=True, normalize_input=True)
@@ -39,7 +36,3 @@ def load(device: str = "cpu") -> torch.nn.Module:
             f"({type(err).__name__}); set TORCH_HOME to a folder holding hub/checkpoints/{WEIGHTS_FILE}"
         ) from None
     return model.eval().requires_grad_(False).to(device)
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

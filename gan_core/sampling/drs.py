@@ -22,8 +22,7 @@ import torch.nn.functional as F
 
 from ..data import to_unit_range
 from ..models import LATENT_DIM
-
-BATCH = 5000
+from .rejection import BATCH, rejection_sample
 
 
 def acceptance_logit(logit: torch.Tensor, max_logit: float, eps: float) -> torch.Tensor:
@@ -70,25 +69,20 @@ class DRS:
         return self.scale * self.critic(x).double() + self.shift
 
     @torch.no_grad()
-    def sample(self, generator: torch.nn.Module, n: int, *, rng: torch.Generator,
-               max_proposals: int = 10_000_000) -> tuple[torch.Tensor, dict[str, float]]:
+    def sample(self, generator: torch.nn.Module, n: int, *,
+               rng: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         """n accepted samples [n, 784] in [-1, 1], and the acceptance statistics."""
         device = next(generator.parameters()).device
-        kept, have, proposed = [], 0, 0
-        while have < n:
-            if proposed >= max_proposals:
-                raise RuntimeError(f"DRS accepted only {have} of {proposed} proposals; lower drs_percentile")
-            x = generator(torch.randn(BATCH, self.latent_dim, generator=rng).to(device)).flatten(1)
+
+        def propose(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+            x = generator(torch.randn(batch, self.latent_dim, generator=rng).to(device)).flatten(1)
             logit = self.logit(x)
-            self.max_logit = max(self.max_logit, float(logit.max()))
+            self.max_logit = max(self.max_logit, float(logit.max()))  # M keeps rising with new maxima
             f = acceptance_logit(logit, self.max_logit, self.eps)
             gamma = 0.0 if self.percentile is None else float(np.percentile(f.cpu().numpy(), self.percentile))
-            accept = torch.rand(BATCH, generator=rng, dtype=torch.float64).to(device) < torch.sigmoid(f - gamma)
-            kept.append(x[accept])
-            have += int(accept.sum())
-            proposed += BATCH
-        rate = have / proposed
-        return torch.cat(kept)[:n], {"acceptance_rate": rate, "proposals_per_sample": 1.0 / rate}
+            return x, torch.sigmoid(f - gamma)
+
+        return rejection_sample(propose, n, rng=rng, what="DRS (lower drs_percentile)")
 
     def state_dict(self) -> dict[str, float]:
         return {"scale": self.scale, "shift": self.shift, "max_logit": self.max_logit}

@@ -1,24 +1,25 @@
-"""The samplers' fitting jobs, run like methods: ``drs`` and ``latent_reweighting``.
+"""The samplers' fitting jobs, trained like methods: ``drs`` and ``latent_reweighting``.
 
-Each job starts from a finished GAN run, its ``base`` (an MLflow run id, a method name
-for that method's champion, or a checkpoint path), fits its sampler there, and reports
-the usual metrics of the samples it accepts, with its acceptance rate and its cost in
-proposals per accepted sample. ``loop.drive`` steps them, so cadence, divergence guard,
+Each job works on a finished GAN run, its ``base`` (an MLflow run id, a method name for that
+method's champion, or a checkpoint path; the caller loads it), fits its sampler there, and
+reports the usual metrics of the samples it accepts, with its acceptance rate and its cost
+in proposals per accepted sample. ``loop.drive`` steps them, so cadence, divergence guard,
 checkpoints and resume are the same as for training a GAN.
 """
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from .. import methods
-from ..config import COMMON, ConfigError, Param, lr, resolve
-from ..data import BatchSampler, load_mnist, quantize
+from .. import checkpoint
+from ..config import COMMON, Param, lr, resolve
+from ..data import Batches, load_mnist, quantize
+from ..errors import ConfigError
+from ..methods import frozen_critic
 from ..metrics.evaluate import evaluate_samples, inception_count
-from ..models import Discriminator, Generator
+from ..models import Discriminator, frozen_generator
 from . import drs as drs_maths, latent
 
 # What every sampler job shares with the GAN methods: seeding, device and the evaluation protocol.
@@ -28,25 +29,8 @@ BASE = Param("", str, help="the GAN run to sample from: an MLflow run id, a meth
 GRID = 64  # samples in each report's grid
 
 
-def base_generator(state: dict[str, Any], device: torch.device) -> Generator:
-    G = Generator().to(device)
-    G.load_state_dict(state["generator"])
-    return G.eval().requires_grad_(False)
-
-
-def base_critic(state: dict[str, Any], device: torch.device):
-    """The base run's D as a scalar function of x (its method's ``critic``), frozen."""
-    method = methods.get(state["method"])
-    config = method.resolve({k: v for k, v in state["config"].items() if k in method.schema})
-    D = method.build_discriminator(config).to(device)
-    D.load_state_dict(state["discriminator"])
-    D.eval().requires_grad_(False)
-    critic = method.critic(D)
-    return lambda x: critic(x).reshape(-1)
-
-
 class SamplerJob:
-    """A sampler's parameters and the trainer that fits it; duck-types ``methods.Method``."""
+    """A sampler's parameters and the trainer that fits it; answers the same calls as ``Method``."""
     name = ""
     doc = ""
     params: dict[str, Param] = {}
@@ -56,9 +40,9 @@ class SamplerJob:
     def schema(self) -> dict[str, Param]:
         return {**SHARED, "base": BASE, **self.params}
 
-    def resolve(self, user: dict[str, Any] | None, *, need_base: bool = True) -> dict:
+    def resolve(self, user: dict[str, Any] | None) -> dict:
         config = resolve(self.schema, user, method=self.name)
-        if need_base and not config["base"]:
+        if not config["base"]:
             raise ConfigError(f"{self.name} needs base=<MLflow run id | method name | checkpoint path>: "
                               f"the finished GAN run to sample from")
         return config
@@ -66,7 +50,7 @@ class SamplerJob:
     def planned_reports(self, config: dict) -> int:
         raise NotImplementedError
 
-    def trainer(self, config: dict, device: torch.device, base: dict[str, Any]):
+    def trainer(self, config: dict, device: torch.device, base: dict[str, Any] | None = None):
         raise NotImplementedError
 
 
@@ -89,6 +73,12 @@ class SamplerTrainer:
         return self.draw(GRID)[0]
 
 
+def require_base(name: str, base: dict[str, Any] | None) -> dict[str, Any]:
+    if base is None:
+        raise ConfigError(f"{name} needs the base run's checkpoint state (load it with gan_model.load_base)")
+    return base
+
+
 # --- DRS ------------------------------------------------------------------------------
 
 class DRSJob(SamplerJob):
@@ -107,8 +97,19 @@ class DRSJob(SamplerJob):
     def planned_reports(self, config: dict) -> int:
         return 1  # nothing to train: one report of the calibrated sampler
 
-    def trainer(self, config, device, base):
-        return DRSTrainer(config, device, base)
+    def trainer(self, config, device, base=None):
+        return DRSTrainer(config, device, require_base(self.name, base))
+
+
+def fit_drs(G, critic, config: dict, rng: torch.Generator) -> drs_maths.DRS:
+    """Calibrate DRS for ``G`` and ``critic`` with a drs config's settings."""
+    return drs_maths.fit(G, critic, load_mnist("train"), percentile=config["drs_percentile"], eps=config["drs_eps"],
+                         calibration_samples=config["calibration_samples"], burn_in=config["burn_in"], rng=rng)
+
+
+def fitted_drs(critic, config: dict, fitted: dict[str, float]) -> drs_maths.DRS:
+    """A calibrated DRS back from the numbers a drs checkpoint holds."""
+    return drs_maths.DRS(critic, percentile=config["drs_percentile"], eps=config["drs_eps"], **fitted)
 
 
 class DRSTrainer(SamplerTrainer):
@@ -117,28 +118,24 @@ class DRSTrainer(SamplerTrainer):
     def __init__(self, config: dict, device: torch.device, base: dict[str, Any]):
         self.name, self.config, self.device = "drs", config, device
         self.total_steps, self.eval_every, self.images_per_step = 1, 1, 2 * config["calibration_samples"]
-        self.G, self.critic = base_generator(base, device), base_critic(base, device)
+        self.G, self.critic = frozen_generator(base["generator"], device), frozen_critic(base, device)
         self.rng = torch.Generator().manual_seed(config["seed"])
-        self.sampler: drs_maths.DRS | None = None
+        self.fitted: drs_maths.DRS | None = None
 
     def step(self) -> dict[str, torch.Tensor]:
-        c = self.config
-        self.sampler = drs_maths.fit(self.G, self.critic, load_mnist("train"), percentile=c["drs_percentile"],
-                                     eps=c["drs_eps"], calibration_samples=c["calibration_samples"],
-                                     burn_in=c["burn_in"], rng=self.rng)
+        self.fitted = fit_drs(self.G, self.critic, self.config, self.rng)
         return {}
 
     def draw(self, n: int, sampler: str | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-        x, stats = self.sampler.sample(self.G, n, rng=self.rng)
+        x, stats = self.fitted.sample(self.G, n, rng=self.rng)
         return quantize(x).view(n, 784), stats
 
     def state_dict(self) -> dict[str, Any]:
-        return {"method": self.name, "config": self.config, "drs": self.sampler.state_dict() if self.sampler else {}}
+        return {"method": self.name, "config": self.config, "drs": self.fitted.state_dict() if self.fitted else {}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state["drs"]:
-            self.sampler = drs_maths.DRS(self.critic, percentile=self.config["drs_percentile"],
-                                         eps=self.config["drs_eps"], **state["drs"])
+            self.fitted = fitted_drs(self.critic, self.config, state["drs"])
 
 
 # --- latent reweighting -----------------------------------------------------------------
@@ -167,8 +164,8 @@ class LatentJob(SamplerJob):
     def planned_reports(self, config: dict) -> int:
         return math.ceil(config["max_steps"] / config["eval_every_steps"])
 
-    def trainer(self, config, device, base):
-        return ImportanceTrainer(config, device, base)
+    def trainer(self, config, device, base=None):
+        return ImportanceTrainer(config, device, require_base(self.name, base))
 
 
 class ImportanceTrainer(SamplerTrainer):
@@ -177,13 +174,13 @@ class ImportanceTrainer(SamplerTrainer):
     def __init__(self, config: dict, device: torch.device, base: dict[str, Any]):
         self.name, self.config, self.device = "latent_reweighting", config, device
         torch.manual_seed(config["seed"])
-        self.G = base_generator(base, device)
+        self.G = frozen_generator(base["generator"], device)
         self.w = latent.ImportanceNetwork().to(device)
         self.critic = Discriminator().to(device)
         # Adam with β = (0.5, 0.9): the WGAN-GP settings the paper's critic uses.
         self.opt_w = torch.optim.Adam(self.w.parameters(), lr=config["lr_w"], betas=(0.5, 0.9))
         self.opt_c = torch.optim.Adam(self.critic.parameters(), lr=config["lr_critic"], betas=(0.5, 0.9))
-        self.real = BatchSampler(load_mnist("train", device), config["batch_size"], seed=config["seed"])
+        self.real = Batches(load_mnist("train", device), config["batch_size"], seed=config["seed"])
         self.total_steps, self.eval_every = config["max_steps"], config["eval_every_steps"]
         self.images_per_step = config["batch_size"] * config["n_critic"]
         self.eval_rng = torch.Generator()
@@ -218,39 +215,18 @@ class ImportanceTrainer(SamplerTrainer):
             return quantize(self.G(z)).view(n, 784), stats
 
     def state_dict(self) -> dict[str, Any]:
-        from ..loop import rng_state
         return {"method": self.name, "config": self.config, "w": self.w.state_dict(),
                 "critic": self.critic.state_dict(), "opt_w": self.opt_w.state_dict(),
-                "opt_critic": self.opt_c.state_dict(), "sampler": self.real.state_dict(),
-                "rng": rng_state(self.device)}
+                "opt_critic": self.opt_c.state_dict(), "batches": self.real.state_dict(),
+                "rng": checkpoint.rng_state(self.device)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        from ..loop import set_rng_state
         self.w.load_state_dict(state["w"])
         self.critic.load_state_dict(state["critic"])
         self.opt_w.load_state_dict(state["opt_w"])
         self.opt_c.load_state_dict(state["opt_critic"])
-        self.real.load_state_dict(state["sampler"])
-        set_rng_state(state["rng"], self.device)
+        self.real.load_state_dict(state["batches"])
+        checkpoint.set_rng_state(state["rng"], self.device)
 
 
 JOBS: dict[str, SamplerJob] = {job.name: job for job in (DRSJob(), LatentJob())}
-
-
-def load_base(base: str, tracking_uri: str | None = None) -> tuple[str, dict[str, Any]]:
-    """(run id, checkpoint state) of a base: a checkpoint path, a method's champion, or a run id."""
-    from ..loop import load_checkpoint
-    from ..model import best_model, load_run
-
-    if base.endswith(".pt") or Path(base).is_file():
-        if not Path(base).is_file():
-            raise FileNotFoundError(f"base checkpoint {base} does not exist")
-        state = load_checkpoint(base)
-        return state.get("run_id", ""), state
-    try:
-        model = best_model(base, tracking_uri=tracking_uri) if base in methods.REGISTRY \
-            else load_run(base, tracking_uri=tracking_uri)
-    except Exception as err:  # an unknown run id surfaces as an MLflow error: say what base accepts
-        raise ConfigError(f"base {base!r} is not a finished GAN run, a method with a champion, or a "
-                          f"checkpoint.pt path ({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
-    return model.run_id, model.state

@@ -17,9 +17,10 @@ from torch import nn
 import torch.nn.functional as F
 
 from .. import losses
+from ..errors import ConfigError
 from ..models import LATENT_DIM
+from .rejection import rejection_sample
 
-BATCH = 5000
 SAMPLERS = ("latent_rs", "latent_ga", "latent_rs_ga")
 
 
@@ -68,20 +69,17 @@ def draw_latents(w: nn.Module, sampler: str, n: int, config: dict, *, rng: torch
                  device: torch.device) -> tuple[torch.Tensor, dict[str, float]]:
     """n latents for ``sampler``, and its statistics (acceptance rate, proposals per sample)."""
     if sampler not in SAMPLERS:
-        raise ValueError(f"unknown latent sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        raise ConfigError(f"unknown latent sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
     if sampler == "latent_ga":
         z = torch.randn(n, LATENT_DIM, generator=rng).to(device)
         return ascend(w, z, config["ga_steps"], config["ga_step_size"]), \
             {"acceptance_rate": 1.0, "proposals_per_sample": 1.0}
-    kept, have, proposed = [], 0, 0
-    while have < n:
-        z = torch.randn(BATCH, LATENT_DIM, generator=rng).to(device)
-        accept = torch.rand(BATCH, generator=rng).to(device) < (w(z) / config["max_weight"]).clamp(max=1.0)
-        kept.append(z[accept])
-        have += int(accept.sum())
-        proposed += BATCH
-    z = torch.cat(kept)[:n]
+
+    def propose(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        z = torch.randn(batch, LATENT_DIM, generator=rng).to(device)
+        return z, (w(z) / config["max_weight"]).clamp(max=1.0)
+
+    z, stats = rejection_sample(propose, n, rng=rng, what="latent rejection sampling")
     if sampler == "latent_rs_ga":
         z = ascend(w, z, config["rs_ga_steps"], config["ga_step_size"])
-    rate = have / proposed
-    return z, {"acceptance_rate": rate, "proposals_per_sample": 1.0 / rate}
+    return z, stats

@@ -1,0 +1,124 @@
+"""GanTrainer: a method's G and D, their optimizers, the data and G's average, stepped for ``loop.drive``."""
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any, Callable
+
+import torch
+
+from . import checkpoint, ema
+from .data import Batches, load_mnist
+from .metrics.evaluate import evaluate_generator, generate, inception_count
+from .models import LATENT_DIM, Generator
+
+if TYPE_CHECKING:
+    from .methods.base import Method
+
+
+def make_optimizer(params, config: dict, lr: float) -> torch.optim.Optimizer:
+    fast = config["fast"]
+    if config["optimizer"] == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, foreach=fast)
+    if config["optimizer"] == "sgd":  # plain SGD: the unrolled GAN paper's baseline, and a simple control
+        return torch.optim.SGD(params, lr=lr, foreach=fast)
+    # fused Adam: one kernel for all parameters instead of a Python loop over them.
+    return torch.optim.Adam(params, lr=lr, betas=(config["beta1"], config["beta2"]),
+                            fused=fast or None, foreach=None if fast else False)
+
+
+def make_train_step(method: "Method", config: dict, G: torch.nn.Module, D: torch.nn.Module,
+                    opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                    next_real: Callable[[], torch.Tensor], noise: Callable[[int], torch.Tensor]):
+    """One generator update after n_critic discriminator updates, as a closure returning
+    (loss_d, loss_g, logs). The MNIST trainer and the 2-D toy (gan_core.toy) both train with it."""
+    n_critic, batch = config["n_critic"], config["batch_size"]
+    train_g, train_d = (torch.compile(G), torch.compile(D)) if config["compile"] else (G, D)
+
+    def train_step() -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        for _ in range(n_critic):
+            real = next_real()
+            with torch.no_grad():
+                fake = train_g(noise(batch))
+            loss_d, logs = method.discriminator_loss(train_d, real, fake, config)
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            method.after_discriminator_step(D, config)
+        D.requires_grad_(False)  # G's step needs gradients through D, not into it
+        fake = train_g(noise(batch))
+        loss_g = method.generator_loss(train_d, fake, config, next_real)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        D.requires_grad_(True)
+        return loss_d.detach(), loss_g.detach(), logs
+
+    return train_step
+
+
+class GanTrainer:
+    """A method trained from scratch on MNIST; what ``loop.drive`` steps, evaluates and checkpoints."""
+
+    def __init__(self, method: "Method", config: dict, device: torch.device):
+        self.name, self.method, self.config, self.device = method.name, method, config, device
+        torch.manual_seed(config["seed"])
+        if device.type == "cpu":
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        self.G = Generator().to(device)
+        self.D = method.build_discriminator(config).to(device)
+        # The average is served (reports, grids, exports); the raw G trains and is kept for resuming.
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if config["g_ema"] > 0 else None
+        self.ema_updates = 0
+        self.opt_g = make_optimizer(self.G.parameters(), config, config["lr_g"])
+        self.opt_d = make_optimizer(self.D.parameters(), config, config["lr_d"])
+        self.batches = Batches(load_mnist("train", device), config["batch_size"], seed=config["seed"])
+        steps_per_epoch = max(1, self.batches.batches_per_epoch // config["n_critic"])
+        self.total_steps = config["max_steps"] or config["epochs"] * steps_per_epoch
+        self.eval_every = config["eval_every_steps"] or config["eval_every_epochs"] * steps_per_epoch
+        self.images_per_step = config["batch_size"] * config["n_critic"]
+        self.n_inception = inception_count(config, device)
+        self._step = make_train_step(method, config, self.G, self.D, self.opt_g, self.opt_d, self.batches.next,
+                                     lambda n: torch.randn(n, LATENT_DIM, device=device))
+
+    @property
+    def served(self) -> Generator:
+        """The generator that reports, grids and exports use: the average when g_ema is on."""
+        return self.G if self.G_ema is None else self.G_ema
+
+    def step(self) -> dict[str, torch.Tensor]:
+        loss_d, loss_g, logs = self._step()
+        if self.G_ema is not None:
+            ema.update(list(self.G_ema.parameters()), list(self.G.parameters()),
+                       ema.warmup_decay(self.config["g_ema"], self.ema_updates))
+            self.ema_updates += 1
+        return {"loss_d": loss_d, "loss_g": loss_g, **logs}
+
+    def evaluate(self, final: bool) -> dict[str, Any]:
+        want_inception = self.n_inception if (final or self.config["inception_every_report"]) else 0
+        metrics = evaluate_generator(self.served, eval_samples=self.config["eval_samples"],
+                                     inception_samples=want_inception)
+        return {**metrics, "epoch": self.batches.epochs_done}
+
+    def samples(self) -> torch.Tensor:
+        return generate(self.served, 64, seed=0)
+
+    def state_dict(self) -> dict[str, Any]:
+        """``generator`` is the served one (what best_model and samplers load); the raw G rides beside it."""
+        state = {"method": self.name, "config": self.config,
+                 "generator": self.served.state_dict(), "discriminator": self.D.state_dict(),
+                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                 "batches": self.batches.state_dict(), "rng": checkpoint.rng_state(self.device)}
+        if self.G_ema is not None:
+            state.update(generator_raw=self.G.state_dict(), ema_updates=self.ema_updates)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(state["generator"])
+            self.ema_updates = int(state["ema_updates"])
+        self.G.load_state_dict(state.get("generator_raw", state["generator"]))
+        self.D.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.batches.load_state_dict(state["batches"])
+        checkpoint.set_rng_state(state["rng"], self.device)

@@ -1,0 +1,141 @@
+"""The command line every sweeps/*.py script shares: ``main`` runs one study, ``compare`` one per method."""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from typing import Any
+
+from .. import search_space as spaces
+from ..errors import ConfigError, UserError
+from ..sampling.jobs import JOBS
+from .driver import run_sweep
+from .results import SweepResult, fmt
+
+SMOKE_SAMPLES = 6
+
+
+def _env_float(name: str) -> float | None:
+    value = os.environ.get(name)
+    try:
+        return float(value) if value else None
+    except ValueError:
+        raise ConfigError(f"${name} must be a number, got {value!r}") from None
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--smoke", action="store_true", help="a real run of the same code at a tiny budget")
+    p.add_argument("--num-samples", type=int, help="trials to run (default 16, smoke 6)")
+    p.add_argument("--max-epochs", type=int, help="epochs per trial (ASHA's budget)")
+    p.add_argument("--metric", default="fid_mnist",
+                   help="fid_mnist or fid: ASHA and Optuna's objective; fid computes Inception at every report")
+    p.add_argument("--tracking-uri", help="MLflow URI (default $MLFLOW_TRACKING_URI or ./mlflow.db)")
+    # On a cluster the head's environment supplies these defaults (infra/cluster.env, docs/cluster.md).
+    p.add_argument("--storage-path", default=os.environ.get("GAN_STORAGE_PATH") or None,
+                   help="Ray Tune storage: a local folder or s3://… (default $GAN_STORAGE_PATH or ./ray_results)")
+    p.add_argument("--resume", action="store_true", help="continue the latest experiment of this study")
+    p.add_argument("--search-space", help="a YAML file instead of search_spaces/<method>.yaml")
+    p.add_argument("--seed", type=int, default=0, help="Optuna's TPE seed")
+    p.add_argument("--max-concurrent", type=int, help="trials at once (default: as resources allow)")
+    p.add_argument("--cpus-per-trial", type=float, help="default $GAN_CPUS_PER_TRIAL, else the space's resources.cpu, "
+                                                        "else 1")
+    p.add_argument("--gpus-per-trial", type=float,
+                   help="e.g. 0.25 packs 4 trials per GPU (default $GAN_GPUS_PER_TRIAL, else the space's "
+                        "resources.gpu, else 0.25 if the cluster has GPUs now: set one where GPU nodes "
+                        "autoscale from 0)")
+    p.add_argument("--asha-grace", type=int, default=1,
+                   help="reports before ASHA's first rung (default 1); later rungs at grace x reduction^i")
+    p.add_argument("--asha-reduction", type=float,
+                   help="ASHA keeps the best 1/reduction at each rung (default 3, smoke 2)")
+    p.add_argument("--base", help="sampler sweeps: the GAN run to sample from (run id, method name "
+                                  "for its champion, or checkpoint path)")
+    return p
+
+
+def sweep_options(args: argparse.Namespace) -> dict[str, Any]:
+    """SweepOptions' fields from the parsed flags (checked by ``SweepOptions.check``)."""
+    return dict(num_samples=args.num_samples if args.num_samples is not None else
+                (SMOKE_SAMPLES if args.smoke else 16),
+                max_epochs=args.max_epochs, metric=args.metric, smoke=args.smoke, tracking_uri=args.tracking_uri,
+                storage_path=args.storage_path, resume=args.resume, seed=args.seed,
+                max_concurrent=args.max_concurrent,
+                cpus_per_trial=args.cpus_per_trial if args.cpus_per_trial is not None
+                else _env_float("GAN_CPUS_PER_TRIAL"),
+                gpus_per_trial=args.gpus_per_trial if args.gpus_per_trial is not None
+                else _env_float("GAN_GPUS_PER_TRIAL"),
+                base=args.base, grace_period=args.asha_grace, reduction_factor=args.asha_reduction)
+
+
+def exit_on_user_error(call):
+    """Run ``call``; a user error (bad space, config, server, resume target) is one line and exit 2."""
+    try:
+        return call()
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main(method: str, study: str, description: str, argv: list[str] | None = None,
+         points_to_evaluate: list[dict] | None = None) -> SweepResult:
+    """A one-method study: what every sweeps/<study>.py calls."""
+    args = parser(description).parse_args(argv)
+
+    def call():
+        space = spaces.load(args.search_space, method) if args.search_space else None
+        return run_sweep(method, study=study, space=space, points_to_evaluate=points_to_evaluate,
+                         **sweep_options(args))
+
+    result = exit_on_user_error(call)
+    print(f"\n{study}: {result.name} ({result.experiment_path})")
+    print(result.table())
+    if result.best:
+        print(f"best: run {result.best['run_id']} {result.best['metric']}={result.best[result.best['metric']]:.3f}; "
+              f"{result.champion}")
+    return result
+
+
+def compare(method_names: list[str], study: str, description: str, argv: list[str] | None = None,
+            points: dict[str, list[dict]] | None = None) -> str:
+    """The same budget for every method, one sweep each (starting from ``points[method]``), then
+    each sampler job on each method's best run, and one comparison table."""
+    p = parser(description)
+    p.add_argument("--methods", nargs="+", default=method_names, help="methods to compare")
+    p.add_argument("--samplers", nargs="*", default=list(JOBS),
+                   help="sampler jobs swept on each method's best run (give the flag alone for none)")
+    args = p.parse_args(argv)
+    if args.search_space or args.base:
+        p.error("--search-space and --base apply to one study; use the study's own script")
+    # every space valid before any trial
+    exit_on_user_error(lambda: [spaces.load(m) for m in [*args.methods, *args.samplers]])
+    options = sweep_options(args)
+    results: list[tuple[str, SweepResult]] = []
+    for m in args.methods:
+        result = exit_on_user_error(lambda m=m: run_sweep(m, study=f"{study}-{m}", **options,
+                                                          points_to_evaluate=(points or {}).get(m)))
+        results.append((m, result))
+        for job in args.samplers if result.best else []:
+            # the ASHA flags describe the GAN budget; a sampler job's rungs keep their defaults
+            job_options = {**options, "base": result.best["run_id"], "grace_period": 1, "reduction_factor": None}
+            results.append((f"{m}+{job}", exit_on_user_error(
+                lambda job=job: run_sweep(job, study=f"{study}-{m}-{job}", **job_options))))
+    table = comparison_table(results)
+    print(f"\n{study}: best completed trial per method (fid on inception_samples samples)\n{table}")
+    return table
+
+
+def comparison_table(results: list[tuple[str, SweepResult]]) -> str:
+    cols = ["method", "trials", "completed", "best fid_mnist", "fid", "precision", "recall", "inception_samples",
+            "sampler", "acceptance_rate"]
+    lines = [" | ".join(cols), " | ".join("---" for _ in cols)]
+    for label, r in results:
+        done = [row for row in r.rows if row["status"] == "completed"]
+        best = min(done, key=lambda row: row.get("fid", math.inf), default={})
+        best_mnist = min((row.get("fid_mnist", math.inf) for row in r.rows), default=math.inf)
+        sampler = best.get("config", {}).get("sampler", r.method if "+" in label else "plain") if best else ""
+        lines.append(" | ".join(fmt(v) for v in (label, len(r.rows), len(done), best_mnist, best.get("fid", ""),
+                                                    best.get("precision", ""), best.get("recall", ""),
+                                                    best.get("inception_samples", ""), sampler,
+                                                    best.get("acceptance_rate", ""))))
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""After a sweep: the trial table, the best run on a fair basis, champion promotion or the sampler record, plots."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import ranking, tracking
+from ..loop import Diverged
+from . import optuna_search
+
+TABLE = ["trial_id", "status", "reports", "fid_mnist", "fid", "precision", "recall", "inception_samples"]
+
+
+@dataclass
+class SweepResult:
+    method: str
+    name: str
+    metric: str
+    rows: list[dict[str, Any]] = field(default_factory=list)   # one per trial, best first
+    best: dict[str, Any] | None = None
+    champion: str = ""
+    experiment_path: str = ""
+
+    def table(self) -> str:
+        lines = [" | ".join(TABLE), " | ".join("---" for _ in TABLE)]
+        for row in self.rows:
+            lines.append(" | ".join(fmt(row.get(c, "")) for c in TABLE))
+        return "\n".join(lines)
+
+
+def fmt(v: Any) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def status_of(metrics: dict[str, Any], error: Exception | None) -> str:
+    if metrics.get("final"):
+        return "completed"
+    if error is not None:
+        return "diverged" if isinstance(error, Diverged) else "failed"
+    return "pruned"
+
+
+def rows_of(grid) -> list[dict[str, Any]]:
+    rows = []
+    for r in grid:
+        m = r.metrics or {}
+        row = {"trial_id": m.get("trial_id", r.path.rsplit("_", 3)[0] if r.path else "?"),
+               "status": status_of(m, r.error), "reports": m.get("training_iteration", 0),
+               "config": r.config or {}, "node_id": m.get("node_id")}
+        row.update(tracking.numeric_metrics({k: v for k, v in m.items() if k not in row}))
+        rows.append(row)
+    return rows
+
+
+def finish(plan, grid, sweep_run: tracking.SweepRun) -> SweepResult:
+    """Rank the sweep's finished runs, promote the champion (or record the best sampler on its
+    GAN run), log Optuna's plots and the table to the parent run, and close it."""
+    metric = plan.options.metric
+    result = SweepResult(plan.method, plan.name, metric, rows=rows_of(grid), experiment_path=grid.experiment_path)
+    result.rows.sort(key=lambda row: (row["status"] != "completed", row.get(metric, math.inf)))
+    ranked, used = ranking.rank(tracking.finished_runs(plan.method, plan.uri, sweep=plan.name), "fid")
+    if ranked:
+        best = ranked[0]
+        result.best = {"run_id": best.run_id, "metric": used, used: best.metrics[used],
+                       "trial_id": best.tags.get("trial_id")}
+        if plan.base_state is not None:  # a sampler job: the GAN run learns which sampler serves it best
+            sampler = best.params.get("sampler", plan.method)
+            kept = tracking.record_sampler(plan.resolved["base"], sampler, best, plan.uri)
+            result.champion = f"{sampler} on run {plan.resolved['base']}: " + (
+                "recorded as its best sampler" if kept else "not better than its best sampler")
+        else:
+            promoted, version = tracking.promote_champion(plan.method, best, used, plan.uri)
+            result.champion = f"gan-{plan.method} v{version}" + (" (new champion)" if promoted else " (champion kept)")
+    sweep_run.log_figures(optuna_search.figures(plan.space, result.rows, metric))
+    sweep_run.log_table("trials.md", result.table())
+    sweep_run.finish({k: v for k, v in (result.best or {}).items() if isinstance(v, float)})
+    return result

@@ -1,0 +1,81 @@
+"""Tune -> MLflow: a child run per trial with its metrics, grids and final checkpoint, ended with its status."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+from ray.tune.result import AUTO_RESULT_KEYS
+
+from .. import tracking
+from ..loop import Diverged
+from ..trainables import SAMPLES
+
+# What Tune adds to every result, beside the trainer's own report: not metrics of the GAN.
+TUNE_KEYS = set(AUTO_RESULT_KEYS) | {"done", "trial_id", "experiment_tag", "should_checkpoint", "node_id"}
+
+
+def trial_error(trial) -> Exception | None:
+    """The exception a trial failed with (Ray's wrapper is also an instance of the original class)."""
+    try:
+        return trial.get_pickled_error()
+    except Exception:  # an error that could not be unpickled here
+        return None
+
+
+def error_line(error: Exception | None, trial=None) -> str:
+    """The original exception's one line, not Ray's traceback around it."""
+    if error is None:
+        text = trial.get_error() if trial is not None else None
+        lines = [line for line in (text or "").splitlines() if line.strip()]
+        return lines[-1].strip() if lines else "failed (no error recorded)"
+    cause = getattr(error, "cause", None) or error
+    message = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {message[0] if message else ''}"
+
+
+def end_status(error: Exception | None) -> str:
+    return "diverged" if isinstance(error, Diverged) else "failed"
+
+
+class MlflowTracker(tune.Callback):
+    """Logs every trial to MLflow from the driver (one writer, no SQLite contention)."""
+
+    def __init__(self, sweep_run: tracking.SweepRun, metric: str):
+        self.sweep_run, self.metric = sweep_run, metric
+        self.runs: dict[str, str] = {}
+        self.checkpoints: dict[str, Any] = {}
+
+    def _run_id(self, trial) -> str:
+        if trial.trial_id not in self.runs:
+            self.runs[trial.trial_id] = self.sweep_run.trial_run(trial.trial_id, trial.config)
+        return self.runs[trial.trial_id]
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self._run_id(trial)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.sweep_run.log_report(self._run_id(trial), {k: v for k, v in result.items() if k not in TUNE_KEYS})
+
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        self.checkpoints[trial.trial_id] = checkpoint
+        with checkpoint.as_directory() as folder:
+            self.sweep_run.log_samples(self._run_id(trial), Path(folder) / SAMPLES,
+                                       int(trial.last_result.get("step", 0)))
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        result = trial.last_result or {}
+        run_id = self._run_id(trial)
+        checkpoint = self.checkpoints.get(trial.trial_id) or trial.checkpoint
+        if checkpoint is not None:
+            with checkpoint.as_directory() as folder:
+                self.sweep_run.log_checkpoint(run_id, folder)
+        if result.get("final"):
+            self.sweep_run.end_trial(run_id, "completed", "reached its budget")
+        else:
+            self.sweep_run.end_trial(run_id, "pruned", f"stopped early by ASHA after report "
+                                     f"{result.get('training_iteration')} ({self.metric}={result.get(self.metric)})")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        error = trial_error(trial)
+        self.sweep_run.end_trial(self._run_id(trial), end_status(error), error_line(error, trial))

@@ -1,0 +1,92 @@
+"""The MLflow store: its URI, a client, whether a server answers, and what a report logs (numbers, versions)."""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from ..errors import TrackingUnavailableError
+
+CHECKPOINT_ARTIFACT = "checkpoint"
+SAMPLES_KEY = "samples"
+CHAMPION = "champion"
+GENERATOR_RUN = "generator_run_id"  # tag on a sampler job's run: the GAN run it works on
+
+
+def default_tracking_uri() -> str:
+    """$MLFLOW_TRACKING_URI, else ./mlflow.db as an absolute SQLite URI."""
+    return normalize_uri(os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db")
+
+
+def normalize_uri(uri: str) -> str:
+    """Relative SQLite paths and plain folders become absolute, so they resolve the same
+    in the driver and in Tune's per-trial working folders."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str(Path(uri[len("sqlite:///"):]).expanduser().resolve())
+    if "://" not in uri:
+        return Path(uri).expanduser().resolve().as_uri()
+    return uri
+
+
+def client(uri: str | None = None):
+    from mlflow import MlflowClient  # deferred: MLflow takes seconds to import; the training core never needs it
+
+    return MlflowClient(tracking_uri=normalize_uri(uri) if uri else default_tracking_uri())
+
+
+def check_reachable(uri: str) -> None:
+    """Fail fast, before any compute, when an HTTP tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).read()
+    except Exception as err:
+        raise TrackingUnavailableError(f"MLflow tracking server {uri} is unreachable "
+                                       f"({type(err).__name__}: {err}); start it or fix --tracking-uri") from None
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).parent).stdout.strip() or "unknown"
+    except Exception:
+        return "unknown"
+
+
+def experiment_id(c, method: str) -> str:
+    exp = c.get_experiment_by_name(method)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return c.create_experiment(method)
+    except Exception:  # created concurrently by another driver
+        return c.get_experiment_by_name(method).experiment_id
+
+
+def find_run(c, experiment_id: str, filter_string: str):
+    runs = c.search_runs([experiment_id], filter_string=filter_string, max_results=2)
+    return runs[0] if runs else None
+
+
+def flat_params(config: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in sorted(config.items())}
+
+
+def numeric_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """Every finite number in a report (booleans and text are not metrics)."""
+    return {k: float(v) for k, v in result.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))}
+
+
+def text_tags(result: dict[str, Any]) -> dict[str, str]:
+    """The report's versions (e.g. metrics_version): strings that decide what can be compared."""
+    return {k: v for k, v in result.items() if k.endswith("_version") and isinstance(v, str)}
+
+
+def mlflow_params(config: dict[str, Any]):
+    from mlflow.entities import Param  # deferred with MLflow itself (start-up time)
+
+    return [Param(k, v[:6000]) for k, v in flat_params(config).items()]
