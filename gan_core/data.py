@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -77,23 +78,28 @@ def quantize(x: torch.Tensor) -> torch.Tensor:
 class Batches:
     """Shuffled batches drawn by index on the data's device; one reshuffle per epoch.
 
+    ``seed`` an int: one run's batches [B, 784]. ``seed`` a list of K ints: a population's [K, B, 784],
+    member k drawing exactly what a run with seed k would (its own permutations), in one gather.
     drop_last keeps every batch the same shape, which compiled and graphed steps need.
     """
 
-    def __init__(self, images_u8: torch.Tensor, batch_size: int, *, seed: int):
+    def __init__(self, images_u8: torch.Tensor, batch_size: int, *, seed: int | Sequence[int]):
         if batch_size > images_u8.shape[0]:
             raise ConfigError(f"batch_size {batch_size} exceeds the {images_u8.shape[0]} training images")
+        self.members = not isinstance(seed, int)
+        seeds = list(seed) if self.members else [seed]
         self.images = images_u8
         self.batch_size = batch_size
         self.batches_per_epoch = images_u8.shape[0] // batch_size
-        self.rng = torch.Generator(device="cpu").manual_seed(seed)
+        # Permutations come from CPU generators, so CPU and CUDA runs see the same order.
+        self.rngs = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
         self.epoch = 0
         self.position = 0
         self._perm = self._shuffle()
 
     def _shuffle(self) -> torch.Tensor:
-        # The permutation comes from a CPU generator so CPU and CUDA runs see the same order.
-        return torch.randperm(self.images.shape[0], generator=self.rng).to(self.images.device)
+        n = self.images.shape[0]
+        return torch.stack([torch.randperm(n, generator=rng) for rng in self.rngs]).to(self.images.device)
 
     def next(self) -> torch.Tensor:
         if self.position == self.batches_per_epoch:
@@ -102,17 +108,28 @@ class Batches:
             self._perm = self._shuffle()
         start = self.position * self.batch_size
         self.position += 1
-        return to_unit_range(self.images[self._perm[start:start + self.batch_size]])
+        batch = to_unit_range(self.images[self._perm[:, start:start + self.batch_size]])
+        return batch if self.members else batch[0]
 
     @property
     def epochs_done(self) -> float:
         return self.epoch + self.position / self.batches_per_epoch
 
-    def state_dict(self) -> dict:
-        return {"rng": self.rng.get_state(), "epoch": self.epoch, "position": self.position,
-                "perm": self._perm.cpu()}
+    def state_dict(self, member: int | None = None) -> dict:
+        """All members' state, or ``member``'s alone in a single run's format."""
+        keep = range(len(self.rngs)) if member is None else [member]
+        return {"rng": [self.rngs[k].get_state() for k in keep], "epoch": self.epoch, "position": self.position,
+                "perm": self._perm[list(keep)].cpu()}
+
+    def load_members(self, states: list[dict]) -> None:
+        """A population's batches back from its members' states (each in a single run's format)."""
+        self.load_state_dict({"rng": [s["rng"][0] for s in states], "epoch": states[0]["epoch"],
+                              "position": states[0]["position"], "perm": torch.cat([s["perm"] for s in states])})
 
     def load_state_dict(self, state: dict) -> None:
-        self.rng.set_state(state["rng"])
+        if len(state["rng"]) != len(self.rngs):
+            raise ConfigError(f"batches state for {len(state['rng'])} member(s), not {len(self.rngs)}")
+        for rng, saved in zip(self.rngs, state["rng"]):
+            rng.set_state(saved)
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
         self._perm = state["perm"].to(self.images.device)

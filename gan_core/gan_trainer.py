@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import copy
+import time
 from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
-from . import checkpoint, ema
+from . import checkpoint, ema, loop
 from .data import Batches, load_mnist
+from .draws import Draws, key_for
 from .metrics.evaluate import evaluate_generator, generate, inception_count
-from .models import LATENT_DIM, Generator
+from .models import LATENT_DIM, Generator, KeyedDropout
 
 if TYPE_CHECKING:
     from .methods.base import Method
@@ -28,9 +30,11 @@ def make_optimizer(params, config: dict, lr: float) -> torch.optim.Optimizer:
 
 def make_train_step(method: "Method", config: dict, G: torch.nn.Module, D: torch.nn.Module,
                     opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-                    next_real: Callable[[], torch.Tensor], noise: Callable[[int], torch.Tensor]):
+                    next_real: Callable[[], torch.Tensor], noise: Callable[[int], torch.Tensor], rng: Draws):
     """One generator update after n_critic discriminator updates, as a closure returning
-    (loss_d, loss_g, logs). The MNIST trainer and the 2-D toy (gan_core.toy) both train with it."""
+    (loss_d, loss_g, logs). The MNIST trainer, a population (gan_core.population) and the 2-D toy
+    (gan_core.toy) all train with it: a population's losses are one per member, and their sum
+    gives each member exactly its own gradient."""
     n_critic, batch = config["n_critic"], config["batch_size"]
     train_g, train_d = (torch.compile(G), torch.compile(D)) if config["compile"] else (G, D)
 
@@ -39,21 +43,32 @@ def make_train_step(method: "Method", config: dict, G: torch.nn.Module, D: torch
             real = next_real()
             with torch.no_grad():
                 fake = train_g(noise(batch))
-            loss_d, logs = method.discriminator_loss(train_d, real, fake, config)
+            loss_d, logs = method.discriminator_loss(train_d, real, fake, config, rng)
             opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
+            loss_d.sum().backward()
             opt_d.step()
             method.after_discriminator_step(D, config)
         D.requires_grad_(False)  # G's step needs gradients through D, not into it
         fake = train_g(noise(batch))
         loss_g = method.generator_loss(train_d, fake, config, next_real)
         opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
+        loss_g.sum().backward()
         opt_g.step()
         D.requires_grad_(True)
         return loss_d.detach(), loss_g.detach(), logs
 
     return train_step
+
+
+def dropout_calls(D: torch.nn.Module) -> int:
+    """How many masks D's dropout layers have drawn (all layers draw together): part of a checkpoint."""
+    return next((m.calls for m in D.modules() if isinstance(m, KeyedDropout)), 0)
+
+
+def set_dropout_calls(D: torch.nn.Module, calls: int) -> None:
+    for m in D.modules():
+        if isinstance(m, KeyedDropout):
+            m.calls = int(calls)
 
 
 class GanTrainer:
@@ -66,6 +81,8 @@ class GanTrainer:
             torch.use_deterministic_algorithms(True, warn_only=True)
         self.G = Generator().to(device)
         self.D = method.build_discriminator(config).to(device)
+        self.D.seed_dropout(config["seed"])
+        self.rng = Draws(key_for(config["seed"]).to(device))  # latent noise and penalty draws
         # The average is served (reports, grids, exports); the raw G trains and is kept for resuming.
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if config["g_ema"] > 0 else None
         self.ema_updates = 0
@@ -78,7 +95,7 @@ class GanTrainer:
         self.images_per_step = config["batch_size"] * config["n_critic"]
         self.n_inception = inception_count(config, device)
         self._step = make_train_step(method, config, self.G, self.D, self.opt_g, self.opt_d, self.batches.next,
-                                     lambda n: torch.randn(n, LATENT_DIM, device=device))
+                                     lambda n: self.rng.normal(n, LATENT_DIM), self.rng)
 
     @property
     def served(self) -> Generator:
@@ -93,11 +110,16 @@ class GanTrainer:
             self.ema_updates += 1
         return {"loss_d": loss_d, "loss_g": loss_g, **logs}
 
-    def evaluate(self, final: bool) -> dict[str, Any]:
+    def metrics(self, final: bool, means: dict[str, torch.Tensor], timing: dict[str, Any]) -> dict[str, Any]:
+        tick = time.perf_counter()
         want_inception = self.n_inception if (final or self.config["inception_every_report"]) else 0
-        metrics = evaluate_generator(self.served, eval_samples=self.config["eval_samples"],
-                                     inception_samples=want_inception)
-        return {**metrics, "epoch": self.batches.epochs_done}
+        evaluated = evaluate_generator(self.served, eval_samples=self.config["eval_samples"],
+                                       inception_samples=want_inception)
+        evaluated["epoch"] = self.batches.epochs_done
+        return loop.merge(evaluated, means, timing, time.perf_counter() - tick)
+
+    def postfix(self, metrics: dict[str, Any]) -> dict[str, str]:
+        return loop.postfix(metrics)
 
     def samples(self) -> torch.Tensor:
         return generate(self.served, 64, seed=0)
@@ -107,7 +129,8 @@ class GanTrainer:
         state = {"method": self.name, "config": self.config,
                  "generator": self.served.state_dict(), "discriminator": self.D.state_dict(),
                  "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                 "batches": self.batches.state_dict(), "rng": checkpoint.rng_state(self.device)}
+                 "batches": self.batches.state_dict(), "draws": self.rng.state_dict(),
+                 "dropout_calls": dropout_calls(self.D), "rng": checkpoint.rng_state(self.device)}
         if self.G_ema is not None:
             state.update(generator_raw=self.G.state_dict(), ema_updates=self.ema_updates)
         return state
@@ -121,4 +144,6 @@ class GanTrainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.batches.load_state_dict(state["batches"])
+        self.rng.load_state_dict(state["draws"])
+        set_dropout_calls(self.D, state["dropout_calls"])
         checkpoint.set_rng_state(state["rng"], self.device)

@@ -3,7 +3,7 @@
 It owns the evaluation cadence, the divergence guard, throughput and the step count and
 training time that every checkpoint carries. How a report leaves the loop (Ray Tune, or
 files for a standalone run) is the caller's ``report``; the loop knows neither, nor which
-method or sampler it drives. A population reuses these pieces (``gan_core.population``).
+method or sampler it drives, nor whether the trainer is one run or a population of them.
 """
 from __future__ import annotations
 
@@ -31,9 +31,12 @@ class Trainer(Protocol):
     eval_every: int
     images_per_step: int  # real images one step consumes, for images_per_s
 
-    def step(self) -> dict[str, torch.Tensor]: ...        # one update; its "loss*" entries are guarded
-    def evaluate(self, final: bool) -> dict[str, Any]: ...  # the report's metrics
-    def samples(self) -> torch.Tensor: ...                  # uint8 [64, 784] for the report's grid
+    def step(self) -> dict[str, torch.Tensor]: ...  # one update; its "loss*" entries are guarded
+    def metrics(self, final: bool, means: dict[str, torch.Tensor], timing: dict[str, Any]) -> Any: ...
+    # ^ the report's metrics: its evaluation with the interval's mean logs and the loop's timing
+    # (``merge``), a dict for a run, one dict per member for a population
+    def postfix(self, metrics: Any) -> dict[str, str]: ...  # what the progress bar shows
+    def samples(self) -> torch.Tensor: ...            # uint8 [64, 784] for the report's grid (per member)
     def state_dict(self) -> dict[str, Any]: ...
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
@@ -86,13 +89,22 @@ def train_until(trainer: Trainer, step: int, stop: int, bar=None) -> Interval:
     return interval
 
 
+def merge(evaluated: dict[str, Any], means: dict[str, Any], timing: dict[str, Any], eval_seconds: float) -> dict:
+    """One report's metrics: the evaluation, the interval's mean logs (numbers), the loop's timing."""
+    return {**evaluated, **{key: float(v) for key, v in means.items()}, **timing, "eval_seconds": eval_seconds}
+
+
+def postfix(metrics: dict[str, Any]) -> dict[str, str]:
+    return {"fid_mnist": f"{metrics['fid_mnist']:.2f}", "img_s": f"{metrics['images_per_s']:.0f}"}
+
+
 def progress_bar(name: str, total: int, initial: int):
     from tqdm import tqdm  # deferred: only standalone runs show a bar
 
     return tqdm(total=total, initial=initial, desc=name, unit="step", dynamic_ncols=True)
 
 
-def drive(trainer: Trainer, *, report: Report, resume: dict | None = None, progress: bool = False) -> dict[str, Any]:
+def drive(trainer: Trainer, *, report: Report, resume: dict | None = None, progress: bool = False) -> Any:
     """Step ``trainer`` to its end, reporting every ``eval_every`` steps; return the last metrics."""
     step, train_seconds, report_seconds = 0, 0.0, 0.0
     if resume is not None:
@@ -100,34 +112,30 @@ def drive(trainer: Trainer, *, report: Report, resume: dict | None = None, progr
         step, train_seconds = int(resume["step"]), float(resume["train_seconds"])
     total = trainer.total_steps
     bar = progress_bar(trainer.name, total, step) if progress else None
-    last: dict[str, Any] = {}
+    last: Any = {}
     first_step_at = time.time()  # wall clock: benchmarks compare it with the trial's launch
     try:
         while step < total:
             stop = next_report(step, trainer.eval_every, total)
             interval = train_until(trainer, step, stop, bar)
             step, train_seconds = stop, train_seconds + interval.seconds
-            tick = time.perf_counter()
-            final = step >= total
-            metrics: dict[str, Any] = trainer.evaluate(final)
-            metrics.update({key: float(v) for key, v in interval.means().items()})
-            metrics.update({
+            timing = {
                 "step": step,
                 "images_per_s": interval.steps * trainer.images_per_step / interval.seconds,
                 "steps_per_s": interval.steps / interval.seconds,
                 "train_seconds": train_seconds,
-                "eval_seconds": time.perf_counter() - tick,
                 "report_seconds": report_seconds,  # the previous report's checkpoint write and hand-off
                 "first_step_at": first_step_at,
-                "final": final,  # not "done": Tune reserves that key
-            })
+                "final": step >= total,  # not "done": Tune reserves that key
+            }
+            metrics = trainer.metrics(step >= total, interval.means(), timing)
             state = {**trainer.state_dict(), "step": step, "train_seconds": train_seconds}
             tick = time.perf_counter()
             report(metrics, state, trainer.samples())
             report_seconds = time.perf_counter() - tick
             last = metrics
             if bar is not None:
-                bar.set_postfix(fid_mnist=f"{metrics['fid_mnist']:.2f}", img_s=f"{metrics['images_per_s']:.0f}")
+                bar.set_postfix(trainer.postfix(metrics))
     finally:
         if bar is not None:
             bar.close()

@@ -2,72 +2,76 @@
 
 Discriminator outputs are logits. Names follow torch-mimicry: <loss>_loss_dis / _gen. Adding a
 loss is its functions here and one entry in ``LOSSES``; every method's ``loss`` key accepts it.
+Every reduction is over the last (batch) axis only, so a population's [K, B] outputs give one
+loss per member, and a run's [B] outputs the usual scalar.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
 
+if TYPE_CHECKING:
+    from .draws import Draws
+
 
 def minimax_loss_dis(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """BCE: -E[log D(x)] - E[log(1 - D(G(z)))] on logits."""
-    return F.softplus(-real).mean() + F.softplus(fake).mean()
+    return F.softplus(-real).mean(-1) + F.softplus(fake).mean(-1)
 
 
 def minimax_loss_gen(fake: torch.Tensor) -> torch.Tensor:
     """The original (saturating) minimax generator loss: E[log(1 - D(G(z)))]."""
-    return -F.softplus(fake).mean()
+    return -F.softplus(fake).mean(-1)
 
 
 def ns_loss_gen(fake: torch.Tensor) -> torch.Tensor:
     """Non-saturating generator loss: -E[log D(G(z))]."""
-    return F.softplus(-fake).mean()
+    return F.softplus(-fake).mean(-1)
 
 
 def wasserstein_loss_dis(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    return fake.mean() - real.mean()
+    return fake.mean(-1) - real.mean(-1)
 
 
 def wasserstein_loss_gen(fake: torch.Tensor) -> torch.Tensor:
-    return -fake.mean()
+    return -fake.mean(-1)
 
 
 def hinge_loss_dis(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+    return F.relu(1.0 - real).mean(-1) + F.relu(1.0 + fake).mean(-1)
 
 
 def hinge_loss_gen(fake: torch.Tensor) -> torch.Tensor:
-    return -fake.mean()
+    return -fake.mean(-1)
 
 
 def least_squares_loss_dis(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """LSGAN with a=0, b=1: ½E[(D(x)-1)²] + ½E[D(G(z))²]."""
-    return 0.5 * ((real - 1.0) ** 2).mean() + 0.5 * (fake ** 2).mean()
+    return 0.5 * ((real - 1.0) ** 2).mean(-1) + 0.5 * (fake ** 2).mean(-1)
 
 
 def least_squares_loss_gen(fake: torch.Tensor) -> torch.Tensor:
-    return 0.5 * ((fake - 1.0) ** 2).mean()
+    return 0.5 * ((fake - 1.0) ** 2).mean(-1)
 
 
-def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
-                     fake: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-    """WGAN-GP (Gulrajani et al. 2017): E[(‖∇D(x̂)‖₂ − 1)²] on random interpolates x̂."""
-    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device,
-                     generator=generator)
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+                     rng: "Draws") -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): E[(‖∇D(x̂)‖₂ − 1)²] on random interpolates x̂ (flat images)."""
+    eps = rng.uniform(real.shape[-2], 1).to(real.device)
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-    return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+    return ((grad.norm(2, dim=-1) - 1.0) ** 2).mean(-1)
 
 
 def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
-               fake: torch.Tensor | None = None) -> torch.Tensor:
+               fake: torch.Tensor | None = None, rng: "Draws | None" = None) -> torch.Tensor:
     """R1 (Mescheder et al. 2018): E‖∇D(x_real)‖² (fakes unused); weighted by γ/2 in ``PENALTIES``."""
     x = real.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
-    return grad.flatten(1).pow(2).sum(dim=1).mean()
+    return grad.pow(2).sum(-1).mean(-1)
 
 
 def san_direction_loss_dis(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -78,32 +82,45 @@ def san_direction_loss_dis(real: torch.Tensor, fake: torch.Tensor) -> torch.Tens
 def mixture_log_likelihood(e: torch.Tensor, means: torch.Tensor, sigma: float) -> torch.Tensor:
     """MD-GAN's log lk(e) = log Σ_i 1/C·N(e; μ_i, σ²I) per row, via logsumexp (lk underflows in high d)."""
     components, dim = means.shape
-    sq_dist = (e.unsqueeze(1) - means).pow(2).sum(-1)  # not cdist: its gradient is NaN at distance 0
+    sq_dist = (e.unsqueeze(-2) - means).pow(2).sum(-1)  # not cdist: its gradient is NaN at distance 0
     log_norm = -0.5 * dim * math.log(2 * math.pi * sigma ** 2) - math.log(components)
-    return torch.logsumexp(-0.5 * sq_dist / sigma ** 2, dim=1) + log_norm
+    return torch.logsumexp(-0.5 * sq_dist / sigma ** 2, dim=-1) + log_norm
 
 
-def log_lambda_minus_lk(log_lk: torch.Tensor, log_lambda: float, eps: float = 1e-6) -> torch.Tensor:
+def per_member(value, like: torch.Tensor):
+    """A hyperparameter (a number, or a population's [K] tensor) shaped to broadcast against ``like`` [K, ...]."""
+    if not torch.is_tensor(value) or value.dim() == 0:
+        return value
+    return value.view(*value.shape, *([1] * (like.dim() - value.dim())))
+
+
+def is_off(weight) -> bool:
+    """A penalty weight that is 0 for the run (or every member); a per-member tensor is never skipped."""
+    return not torch.is_tensor(weight) and weight == 0
+
+
+def log_lambda_minus_lk(log_lk: torch.Tensor, log_lambda, eps: float = 1e-6) -> torch.Tensor:
     """log(λ − lk + ελ), computed from log lk. ε keeps it finite and differentiable where lk
     reaches λ (λ = max lk is allowed); lk/λ is capped at 1 in case lk ever exceeds λ."""
+    log_lambda = per_member(log_lambda, log_lk)
     ratio = torch.exp(log_lk - log_lambda).clamp(max=1.0)
     return log_lambda + torch.log1p(eps - ratio)
 
 
-def mdgan_loss_dis(log_lk_real: torch.Tensor, log_lk_fake: torch.Tensor, log_lambda: float,
+def mdgan_loss_dis(log_lk_real: torch.Tensor, log_lk_fake: torch.Tensor, log_lambda,
                    eps: float = 1e-6) -> torch.Tensor:
     """MD-GAN (Eghbal-zadeh et al. 2019): -E[log lk(D(x))] - E[log(λ − lk(D(G(z))))]."""
-    return -log_lk_real.mean() - log_lambda_minus_lk(log_lk_fake, log_lambda, eps).mean()
+    return -log_lk_real.mean(-1) - log_lambda_minus_lk(log_lk_fake, log_lambda, eps).mean(-1)
 
 
-def mdgan_loss_gen(log_lk_fake: torch.Tensor, log_lambda: float, eps: float = 1e-6) -> torch.Tensor:
+def mdgan_loss_gen(log_lk_fake: torch.Tensor, log_lambda, eps: float = 1e-6) -> torch.Tensor:
     """MD-GAN's generator side of the same minimax value: E[log(λ − lk(D(G(z))))]."""
-    return log_lambda_minus_lk(log_lk_fake, log_lambda, eps).mean()
+    return log_lambda_minus_lk(log_lk_fake, log_lambda, eps).mean(-1)
 
 
 def mdgan_ns_loss_gen(log_lk_fake: torch.Tensor) -> torch.Tensor:
     """A non-saturating alternative for G: -E[log lk(D(G(z)))]."""
-    return -log_lk_fake.mean()
+    return -log_lk_fake.mean(-1)
 
 
 def importance_weight_loss(w: torch.Tensor, critic_values: torch.Tensor, *, delta: torch.Tensor | float,
@@ -132,7 +149,7 @@ LOSSES: dict[str, LossPair] = {
 
 
 class Penalty(NamedTuple):
-    term: Callable[..., torch.Tensor]  # (critic, real, fake) -> the penalty
+    term: Callable[..., torch.Tensor]  # (critic, real, fake, rng) -> the penalty
     scale: float                       # the paper's constant in front of the config weight
 
 

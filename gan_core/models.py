@@ -4,6 +4,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 import torch.nn.functional as F
+from torch.nn.utils import parametrize
+
+from . import draws
 
 LATENT_DIM = 100
 IMAGE_DIM = 784
@@ -30,36 +33,99 @@ class Generator(nn.Module):
         return torch.tanh(self.fc4(x))
 
 
+class SpectralNorm(nn.Module):
+    """W / σ(W), σ by one power iteration per forward in training (Miyato et al. 2018), as torch's
+    spectral_norm computes it; the vectors are updated with copy_, which vmap can batch (torch's out= cannot)."""
+
+    def __init__(self, weight: torch.Tensor, eps: float = 1e-12):
+        super().__init__()
+        self.eps = eps
+        with torch.no_grad():
+            self.register_buffer("_u", F.normalize(weight.new_empty(weight.shape[0]).normal_(0, 1), dim=0, eps=eps))
+            self.register_buffer("_v", F.normalize(weight.new_empty(weight.shape[1]).normal_(0, 1), dim=0, eps=eps))
+            for _ in range(15):  # start near the top singular vectors, as torch does
+                self._iterate(weight)
+
+    @torch.no_grad()
+    def _iterate(self, weight: torch.Tensor) -> None:
+        self._u.copy_(F.normalize(weight @ self._v, dim=0, eps=self.eps))
+        self._v.copy_(F.normalize(weight.T @ self._u, dim=0, eps=self.eps))
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self._iterate(weight)
+        sigma = torch.dot(self._u.clone(), weight @ self._v.clone())
+        return weight / sigma
+
+
+def spectral_norm(layer: nn.Linear) -> nn.Linear:
+    parametrize.register_parametrization(layer, "weight", SpectralNorm(layer.weight))
+    return layer
+
+
+class KeyedDropout(nn.Module):
+    """Dropout whose mask is a counter-based draw (gan_core.draws) from this layer's key: a member of a
+    population drops the same units as the same run alone. ``p`` and ``key`` are buffers, so members
+    stacked into one population may each have their own; the call counter is shared by construction."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.rate = float(p)  # the layer's rate when built: 0 skips the draws altogether
+        self.register_buffer("p", torch.tensor(float(p)), persistent=False)
+        self.register_buffer("key", torch.tensor(0, dtype=torch.int64), persistent=False)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.rate == 0:
+            return x
+        self.calls += 1
+        keep = draws.uniform(self.key, self.calls, tuple(x.shape)) >= self.p
+        return x * keep / (1.0 - self.p)
+
+
 class Discriminator(nn.Module):
     """The baseline MLP 784→1024→512→256→out, returning logits (no sigmoid).
 
-    ``features(x)`` is the last hidden layer h(x); ``forward`` applies the head.
+    ``features(x)`` is the last hidden layer h(x); ``logits`` applies the head; ``forward(x, part)``
+    returns either (a population reaches each part through the one forward it batches).
     ``out_dim`` > 1 gives an embedding head (MD-GAN); ``in_dim`` and ``hidden`` change only
     for the 2-D toy problems (gan_core.toy), never on MNIST.
     """
+    parts = ("logits", "features")
 
     def __init__(self, *, dropout: float = 0.0, spectral_norm: bool = False, out_dim: int = 1,
                  in_dim: int = IMAGE_DIM, hidden: tuple[int, ...] = (1024, 512, 256)):
         super().__init__()
-        wrap = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
+        wrap = globals()["spectral_norm"] if spectral_norm else (lambda m: m)
         layers: list[nn.Module] = []
         width = in_dim
         for h in hidden:
-            layers += [wrap(nn.Linear(width, h)), nn.LeakyReLU(0.2)]
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+            # a dropout layer even at rate 0 (an identity then): every D of a method has the same
+            # parameter names, so members with and without dropout stack into one population
+            layers += [wrap(nn.Linear(width, h)), nn.LeakyReLU(0.2), KeyedDropout(dropout)]
             width = h
         self.body = nn.Sequential(*layers)
         # out_dim=0 leaves the head to a subclass (SAN's direction ω).
         self.head = wrap(nn.Linear(width, out_dim)) if out_dim else None
         self.feature_dim = width
 
+    def seed_dropout(self, seed: int) -> None:
+        """Key each dropout layer's stream to the run's seed (a distinct stream per layer)."""
+        layers = [m for m in self.modules() if isinstance(m, KeyedDropout)]
+        for i, layer in enumerate(layers):
+            layer.key.copy_(draws.key_for(seed, stream=1 + i))
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x.flatten(1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
         out = self.head(self.features(x))
         return out.squeeze(-1) if out.shape[-1] == 1 else out
+
+    def forward(self, x: torch.Tensor, part: str = "logits") -> torch.Tensor:
+        if part not in self.parts:
+            raise ValueError(f"{type(self).__name__} has no part {part!r}; it has {', '.join(self.parts)}")
+        return getattr(self, part)(x)
 
 
 class SANDiscriminator(Discriminator):
@@ -67,6 +133,7 @@ class SANDiscriminator(Discriminator):
 
     ω replaces the linear head and has no bias: SAN's direction is a pure projection.
     """
+    parts = ("logits", "features", "split_logits")
 
     def __init__(self, **kwargs):
         super().__init__(out_dim=0, **kwargs)
@@ -75,7 +142,7 @@ class SANDiscriminator(Discriminator):
     def direction(self) -> torch.Tensor:
         return self.omega / self.omega.norm().clamp_min(1e-12)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x) @ self.direction()
 
     def split_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from . import loop, methods
+from .draws import Draws, key_for
 from .gan_trainer import make_optimizer, make_train_step
 
 NOISE_DIM = 16
@@ -80,7 +81,7 @@ def _train_toy(method_name: str, config: dict | None, mixture: str, steps: int) 
     opt_d = make_optimizer(D.parameters(), config, config["lr_d"])
     step = make_train_step(method, config, G, D, opt_g, opt_d,
                                 lambda: data.sample(config["batch_size"], data_rng),
-                                lambda n: torch.randn(n, NOISE_DIM))
+                                lambda n: torch.randn(n, NOISE_DIM), Draws(key_for(config["seed"])))
     for _ in range(steps):
         loss_d, loss_g, _ = step()
     if not (math.isfinite(float(loss_d)) and math.isfinite(float(loss_g))):

@@ -81,8 +81,8 @@ def test_wgan_clips_and_uses_rmsprop():
 class _ExplodingLoss(Method):
     """A real method whose D loss overflows: exercises the divergence guard end to end."""
 
-    def discriminator_loss(self, D, real, fake, config):
-        loss, logs = super().discriminator_loss(D, real, fake, config)
+    def discriminator_loss(self, D, real, fake, config, rng):
+        loss, logs = super().discriminator_loss(D, real, fake, config, rng)
         return loss * float("inf"), logs
 
 

@@ -3,6 +3,7 @@ import math
 import torch
 
 from gan_core import losses
+from gan_core.draws import Draws, key_for
 
 
 def test_minimax_and_non_saturating_at_zero_logits():
@@ -28,7 +29,8 @@ def test_gradient_penalty_on_linear_critic_is_known():
     w = torch.tensor([3.0, 4.0])  # ‖∇D‖ = ‖w‖ = 5 everywhere
     critic = lambda x: x @ w
     real, fake = torch.randn(6, 2), torch.randn(6, 2)
-    assert math.isclose(losses.gradient_penalty(critic, real, fake).item(), (5 - 1) ** 2, rel_tol=1e-6)
+    assert math.isclose(losses.gradient_penalty(critic, real, fake, Draws(key_for(0))).item(), (5 - 1) ** 2,
+                        rel_tol=1e-6)
 
 
 def test_r1_penalty_on_linear_and_quadratic_critics():
@@ -42,7 +44,7 @@ def test_r1_penalty_on_linear_and_quadratic_critics():
 
 def test_penalties_are_differentiable_for_the_discriminator():
     w = torch.tensor([3.0, 4.0], requires_grad=True)
-    gp = losses.gradient_penalty(lambda x: x @ w, torch.randn(4, 2), torch.randn(4, 2))
+    gp = losses.gradient_penalty(lambda x: x @ w, torch.randn(4, 2), torch.randn(4, 2), Draws(key_for(0)))
     (grad,) = torch.autograd.grad(gp, w)
     # d/dw (‖w‖-1)² = 2(‖w‖-1) w/‖w‖
     assert torch.allclose(grad, 2 * 4 * w.detach() / 5)
@@ -59,3 +61,17 @@ def test_every_loss_pair_by_hand_and_minimax_is_not_non_saturating():
 def test_penalty_table_weights():
     assert losses.PENALTIES["gp_lambda"] == (losses.gradient_penalty, 1.0)
     assert losses.PENALTIES["r1_gamma"] == (losses.r1_penalty, 0.5)  # R1 is (γ/2)·E‖∇D‖²
+
+
+def test_losses_reduce_over_the_batch_only_so_a_population_gets_one_per_member():
+    real, fake = torch.randn(3, 8), torch.randn(3, 8)
+    for name, pair in losses.LOSSES.items():
+        per_member = pair.dis(real, fake)
+        assert per_member.shape == (3,), name
+        assert torch.allclose(per_member, torch.stack([pair.dis(real[k], fake[k]) for k in range(3)])), name
+        assert torch.allclose(pair.gen(fake), torch.stack([pair.gen(fake[k]) for k in range(3)])), name
+    w = torch.tensor([1.0, 2.0, 3.0])  # a gradient penalty per member on x ↦ w_k·Σx: ‖∇‖ = w_k·√2
+    gp = losses.gradient_penalty(lambda x: w[:, None] * x.sum(-1), torch.randn(3, 5, 2), torch.randn(3, 5, 2),
+                                 Draws(key_for(torch.arange(3))))
+    assert torch.allclose(gp, (w * math.sqrt(2) - 1) ** 2)
+    assert losses.per_member(2.0, real) == 2.0 and losses.per_member(w, torch.zeros(3, 4, 5)).shape == (3, 1, 1)

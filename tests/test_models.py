@@ -1,7 +1,7 @@
 import torch
 import torch.nn.functional as F
 
-from gan_core.models import Discriminator, Generator, SANDiscriminator
+from gan_core.models import Discriminator, Generator, KeyedDropout, SANDiscriminator
 
 
 def test_generator_is_the_fixed_course_architecture():
@@ -54,7 +54,7 @@ def test_discriminator_outputs_logits_and_options():
     assert out.shape == (5,)
     assert [m.out_features for m in d.modules() if isinstance(m, torch.nn.Linear)] == [1024, 512, 256, 1]
     d_drop = Discriminator(dropout=0.3)
-    assert any(isinstance(m, torch.nn.Dropout) for m in d_drop.modules())
+    assert any(isinstance(m, KeyedDropout) for m in d_drop.modules())
     d_sn = Discriminator(spectral_norm=True)
     assert any("parametrizations" in name for name, _ in d_sn.named_modules())
     assert Discriminator(out_dim=4)(x).shape == (5, 4)
@@ -72,3 +72,30 @@ def test_san_discriminator_direction_and_split_gradients():
     for_omega.sum().backward()
     assert all(p.grad is None for n, p in d.named_parameters() if n != "omega")  # h frozen in the ω term
     assert d.omega.grad is not None
+
+
+def test_keyed_dropout_drops_at_its_rate_reproducibly_and_not_in_eval():
+    layer = KeyedDropout(0.3)
+    layer.key.fill_(7)
+    x = torch.ones(200, 500)
+    out = layer(x)
+    assert abs((out == 0).float().mean().item() - 0.3) < 0.01
+    assert torch.allclose(out[out != 0], torch.tensor(1 / 0.7))
+    again = KeyedDropout(0.3)
+    again.key.fill_(7)
+    assert torch.equal(again(x), out) and not torch.equal(again(x), out)  # same key: same masks, call by call
+    assert torch.equal(layer.eval()(x), x)
+
+
+def test_spectral_norm_matches_torchs():
+    torch.manual_seed(0)
+    ours = Discriminator(spectral_norm=True)
+    torch.manual_seed(0)
+    theirs = Discriminator()
+    for i, layer in enumerate(m for m in theirs.modules() if isinstance(m, torch.nn.Linear)):
+        torch.nn.utils.parametrizations.spectral_norm(layer)
+    # same initial draws, so load the raw weights and power-iteration vectors across
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(16, 784)
+    for _ in range(3):  # each training forward runs one power iteration in both
+        assert torch.allclose(ours(x), theirs(x), rtol=1e-5, atol=1e-6)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from gan_core import losses, methods
+from gan_core.draws import Draws, key_for
 from gan_core.gan_trainer import make_optimizer, make_train_step
 from gan_core.models import Generator
 
@@ -23,7 +24,7 @@ def test_one_step_of_every_loss_penalty_and_normalization(loss, penalty, spectra
     opt_g, opt_d = make_optimizer(G.parameters(), config, 1e-3), make_optimizer(D.parameters(), config, 1e-3)
     before_g, before_d = [p.clone() for p in G.parameters()], [p.clone() for p in D.parameters()]
     step = make_train_step(method, config, G, D, opt_g, opt_d, lambda: torch.rand(8, 784) * 2 - 1,
-                           lambda n: torch.randn(n, 100))
+                           lambda n: torch.randn(n, 100), Draws(key_for(0)))
     loss_d, loss_g, logs = step()
     assert torch.isfinite(loss_d) and torch.isfinite(loss_g)
     assert all(not torch.equal(a, b) for a, b in zip(before_g, G.parameters()))  # G moved
@@ -36,14 +37,13 @@ def test_discriminator_loss_is_the_loss_plus_weighted_penalties_by_hand():
     config = method.resolve({"loss": "hinge", "gp_lambda": 3.0, "r1_gamma": 2.0})
     D = method.build_discriminator(config)
     real, fake = torch.rand(6, 784), torch.rand(6, 784)
-    torch.manual_seed(1)
-    loss, _ = method.discriminator_loss(D, real, fake, config)
-    torch.manual_seed(1)  # the same interpolation draws for the gradient penalty
-    expected = (losses.hinge_loss_dis(D(real), D(fake)) + 3.0 * losses.gradient_penalty(D, real, fake)
+    loss, _ = method.discriminator_loss(D, real, fake, config, Draws(key_for(1)))
+    # the same interpolation draws for the gradient penalty: a fresh stream with the same key
+    expected = (losses.hinge_loss_dis(D(real), D(fake)) + 3.0 * losses.gradient_penalty(D, real, fake, Draws(key_for(1)))
                 + 0.5 * 2.0 * losses.r1_penalty(D, real))
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
     off = method.resolve({"loss": "hinge"})
-    assert method.penalties(D, real, fake, off).item() == 0.0
+    assert method.penalties(D, real, fake, off, Draws(key_for(1))) == 0.0
 
 
 @pytest.mark.parametrize("loss", ["hinge", "non_saturating"])
@@ -53,7 +53,7 @@ def test_san_loss_is_the_configured_loss_on_h_plus_lambda_wasserstein_on_omega(l
     torch.manual_seed(0)
     D = method.build_discriminator(config)
     real, fake = torch.rand(6, 784), torch.rand(6, 784)
-    got, _ = method.discriminator_loss(D, real, fake, config)
+    got, _ = method.discriminator_loss(D, real, fake, config, Draws(key_for(0)))
     h_real, h_fake = D.features(real), D.features(fake)
     omega = D.direction()
     expected = (losses.LOSSES[loss].dis(h_real @ omega, h_fake @ omega)

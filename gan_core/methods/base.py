@@ -7,7 +7,7 @@ module only sets defaults or overrides the one piece that differs (SAN's split l
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from torch import nn
@@ -17,6 +17,9 @@ from ..config import COMMON, Param, resolve
 from ..data import TRAIN_IMAGES
 from ..gan_trainer import GanTrainer
 from ..models import Discriminator
+
+if TYPE_CHECKING:
+    from ..draws import Draws
 
 
 def loss_param(default: str, choices: tuple[str, ...] = tuple(losses.LOSSES)) -> Param:
@@ -59,18 +62,24 @@ class Method:
         """The scalar logit that penalties and samplers (DRS) read."""
         return D
 
-    def discriminator_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                           config: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    # Shapes: a run's tensors are [B, ...] and its hyperparameters numbers; a population's tensors are
+    # [K, B, ...] and a hyperparameter that differs between members is a [K] tensor. Losses reduce
+    # over the batch only, so they return a scalar or one loss per member; code never branches on
+    # a per-member value.
+    def discriminator_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor, config: dict,
+                           rng: "Draws") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         d_real, d_fake = D(real), D(fake)
         loss = losses.LOSSES[config["loss"]].dis(d_real, d_fake)
-        return loss + self.penalties(D, real, fake, config), {"d_real": d_real.mean(), "d_fake": d_fake.mean()}
+        return loss + self.penalties(D, real, fake, config, rng), {"d_real": d_real.mean(-1),
+                                                                    "d_fake": d_fake.mean(-1)}
 
-    def penalties(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor, config: dict) -> torch.Tensor:
-        """Σ weight · scale · penalty over ``losses.PENALTIES`` whose config weight is above 0."""
-        total = real.new_zeros(())
+    def penalties(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor, config: dict,
+                  rng: "Draws") -> torch.Tensor | float:
+        """Σ weight · scale · penalty over ``losses.PENALTIES`` whose weight is not 0."""
+        total = 0.0
         for key, penalty in losses.PENALTIES.items():
-            if config[key] > 0:
-                total = total + config[key] * penalty.scale * penalty.term(self.critic(D), real, fake)
+            if not losses.is_off(config[key]):
+                total = total + config[key] * penalty.scale * penalty.term(self.critic(D), real, fake, rng)
         return total
 
     def after_discriminator_step(self, D: nn.Module, config: dict) -> None:

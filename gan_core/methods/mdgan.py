@@ -7,7 +7,6 @@ which is what resists mode collapse.
 """
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
@@ -64,6 +63,7 @@ class SimplexMixture(nn.Module):
 
 class MDDiscriminator(Discriminator):
     """The baseline MLP with an md_dim embedding head, scored by a fixed simplex mixture."""
+    parts = ("logits", "features", "log_likelihood")
 
     def __init__(self, mixture: SimplexMixture, **kwargs):
         super().__init__(out_dim=mixture.means.shape[1], **kwargs)
@@ -108,13 +108,15 @@ class MDGAN(Method):
         return D.log_likelihood
 
     @staticmethod
-    def log_lambda(D, config) -> float:
-        return math.log(config["md_lambda"]) + D.mixture.log_max
+    def log_lambda(D, config):
+        """log λ = log(md_lambda) + log max lk: a number, or a population's [K] tensor."""
+        return torch.log(torch.as_tensor(config["md_lambda"], dtype=torch.float64)).float() + D.mixture.log_max
 
-    def discriminator_loss(self, D, real, fake, config):
+    def discriminator_loss(self, D, real, fake, config, rng):
         lk_real, lk_fake = D.log_likelihood(real), D.log_likelihood(fake)
         loss = losses.mdgan_loss_dis(lk_real, lk_fake, self.log_lambda(D, config))
-        return loss + self.penalties(D, real, fake, config), {"d_real": lk_real.mean(), "d_fake": lk_fake.mean()}
+        return loss + self.penalties(D, real, fake, config, rng), {"d_real": lk_real.mean(-1),
+                                                                    "d_fake": lk_fake.mean(-1)}
 
     def generator_loss(self, D, fake, config, next_real):
         if config["loss"] == "non_saturating":

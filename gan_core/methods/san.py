@@ -21,13 +21,13 @@ class SAN(Method):
     def build_discriminator(self, config, **shape):
         return SANDiscriminator(dropout=config["d_dropout"], spectral_norm=config["d_spectral_norm"], **shape)
 
-    def discriminator_loss(self, D, real, fake, config):
+    def discriminator_loss(self, D, real, fake, config, rng):
         real_h, real_w = D.split_logits(real)
         fake_h, fake_w = D.split_logits(fake)
         loss_h = losses.LOSSES[config["loss"]].dis(real_h, fake_h)
         loss_w = losses.san_direction_loss_dis(real_w, fake_w)
-        loss = loss_h + config["san_lambda"] * loss_w + self.penalties(D, real, fake, config)
-        return loss, {"d_real": real_h.mean(), "d_fake": fake_h.mean()}
+        loss = loss_h + config["san_lambda"] * loss_w + self.penalties(D, real, fake, config, rng)
+        return loss, {"d_real": real_h.mean(-1), "d_fake": fake_h.mean(-1)}
 
 
 METHOD = SAN()

@@ -1,6 +1,7 @@
 """WGAN with weight clipping (Arjovsky et al. 2017, Algorithm 1)."""
 import torch
 
+from .. import losses
 from ..config import COMMON, Param, lr
 from .base import Method, loss_param
 
@@ -19,8 +20,8 @@ class WGAN(Method):
 
     @torch.no_grad()
     def after_discriminator_step(self, D, config):
-        c = config["clip"]
         for p in D.parameters():
+            c = losses.per_member(config["clip"], p)  # a population's members may each have their own
             p.clamp_(-c, c)
 
 

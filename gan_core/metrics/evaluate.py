@@ -25,17 +25,21 @@ def inception_count(config: dict, device: torch.device) -> int:
     return n if n >= 0 else (10_000 if device.type == "cuda" else 500)
 
 
+def noise_for_evaluation(n: int, device: torch.device | str = "cpu", *, seed: int = EVAL_SEED,
+                         batch: int = 5000) -> torch.Tensor:
+    """The evaluation's latent noise [n, 100]: the same for every run, member and report."""
+    rng = torch.Generator(device="cpu").manual_seed(seed)
+    return torch.cat([torch.randn(min(batch, n - start), LATENT_DIM, generator=rng)
+                      for start in range(0, n, batch)]).to(device)
+
+
 @torch.no_grad()
 def generate(generator: torch.nn.Module, n: int, *, seed: int = EVAL_SEED, batch: int = 5000) -> torch.Tensor:
     """n generator samples as uint8 [n, 784], from seeded noise, on the generator's device."""
-    device = next(generator.parameters()).device
-    rng = torch.Generator(device="cpu").manual_seed(seed)
+    z = noise_for_evaluation(n, next(generator.parameters()).device, seed=seed)
     was_training = generator.training
     generator.eval()
-    out = []
-    for start in range(0, n, batch):
-        z = torch.randn(min(batch, n - start), LATENT_DIM, generator=rng).to(device)
-        out.append(quantize(generator(z)).view(-1, 784))
+    out = [quantize(generator(z[start:start + batch])).view(-1, 784) for start in range(0, n, batch)]
     generator.train(was_training)
     return torch.cat(out)
 

@@ -9,13 +9,15 @@ checkpoints and resume are the same as for training a GAN.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import torch
 
-from .. import checkpoint
+from .. import checkpoint, loop
 from ..config import COMMON, Param, lr, resolve
 from ..data import Batches, load_mnist, quantize
+from ..draws import Draws, key_for
 from ..errors import ConfigError
 from ..methods import frozen_critic
 from ..metrics.evaluate import evaluate_samples, inception_count
@@ -62,12 +64,17 @@ class SamplerTrainer:
     def draw(self, n: int, sampler: str | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError  # n accepted samples as uint8 [n, 784], and the acceptance statistics
 
-    def evaluate(self, final: bool) -> dict[str, Any]:
+    def metrics(self, final: bool, means: dict[str, torch.Tensor], timing: dict[str, Any]) -> dict[str, Any]:
+        tick = time.perf_counter()
         n_inception = inception_count(self.config, self.device) \
             if final or self.config["inception_every_report"] else 0
         images, stats = self.draw(max(self.config["eval_samples"], n_inception))
-        return {**evaluate_samples(images, eval_samples=self.config["eval_samples"], inception_samples=n_inception,
-                                   device=str(self.device)), **stats}
+        evaluated = {**evaluate_samples(images, eval_samples=self.config["eval_samples"],
+                                        inception_samples=n_inception, device=str(self.device)), **stats}
+        return loop.merge(evaluated, means, timing, time.perf_counter() - tick)
+
+    def postfix(self, metrics: dict[str, Any]) -> dict[str, str]:
+        return loop.postfix(metrics)
 
     def samples(self) -> torch.Tensor:
         return self.draw(GRID)[0]
@@ -184,6 +191,7 @@ class ImportanceTrainer(SamplerTrainer):
         self.total_steps, self.eval_every = config["max_steps"], config["eval_every_steps"]
         self.images_per_step = config["batch_size"] * config["n_critic"]
         self.eval_rng = torch.Generator()
+        self.draws = Draws(key_for(config["seed"]).to(device))  # the critic's penalty interpolation
 
     def noise(self) -> torch.Tensor:
         return torch.randn(self.config["batch_size"], latent.LATENT_DIM, device=self.device)
@@ -194,7 +202,7 @@ class ImportanceTrainer(SamplerTrainer):
             z = self.noise()
             with torch.no_grad():
                 fake, weights = self.G(z), self.w(z)
-            loss_c = latent.critic_loss(self.critic, self.real.next(), fake, weights, c["gp_lambda"])
+            loss_c = latent.critic_loss(self.critic, self.real.next(), fake, weights, c["gp_lambda"], self.draws)
             self.opt_c.zero_grad(set_to_none=True)
             loss_c.backward()
             self.opt_c.step()
@@ -218,7 +226,7 @@ class ImportanceTrainer(SamplerTrainer):
         return {"method": self.name, "config": self.config, "w": self.w.state_dict(),
                 "critic": self.critic.state_dict(), "opt_w": self.opt_w.state_dict(),
                 "opt_critic": self.opt_c.state_dict(), "batches": self.real.state_dict(),
-                "rng": checkpoint.rng_state(self.device)}
+                "draws": self.draws.state_dict(), "rng": checkpoint.rng_state(self.device)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.w.load_state_dict(state["w"])
@@ -226,6 +234,7 @@ class ImportanceTrainer(SamplerTrainer):
         self.opt_w.load_state_dict(state["opt_w"])
         self.opt_c.load_state_dict(state["opt_critic"])
         self.real.load_state_dict(state["batches"])
+        self.draws.load_state_dict(state["draws"])
         checkpoint.set_rng_state(state["rng"], self.device)
 
 

@@ -37,10 +37,11 @@ class ImportanceNetwork(nn.Module):
 
 
 def critic_loss(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, weights: torch.Tensor,
-                gp_lambda: float) -> torch.Tensor:
+                gp_lambda: float, rng) -> torch.Tensor:
     """Wasserstein loss between real and the weighted fakes (self-normalized weights), plus GP."""
     w = weights / weights.mean().clamp_min(1e-12)
-    return (w * critic(fake)).mean() - critic(real).mean() + gp_lambda * losses.gradient_penalty(critic, real, fake)
+    gp = losses.gradient_penalty(critic, real, fake, rng)
+    return (w * critic(fake)).mean() - critic(real).mean() + gp_lambda * gp
 
 
 def importance_loss(w: nn.Module, critic: nn.Module, G: nn.Module, z: torch.Tensor, config: dict):

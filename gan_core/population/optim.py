@@ -1,0 +1,86 @@
+"""Optimizers over stacked parameters [K, ...] whose hyperparameters are per member ([K] tensors).
+
+The maths of torch.optim's Adam (bias-corrected, no weight decay), RMSprop (α 0.99, no momentum)
+and SGD, applied to every member at once; a test holds each member to torch.optim's result.
+``member_state(k)`` exports one member's state in torch.optim's format, so a member's checkpoint
+resumes as a single run.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+EPS = 1e-8
+RMS_ALPHA = 0.99
+
+
+def _per_member(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return values.to(like.device, torch.float64).view(-1, *([1] * (like.dim() - 1)))
+
+
+class StackedOptimizer:
+    """One of adam, rmsprop or sgd for stacked parameters; hyperparameters are float64 [K] tensors."""
+
+    def __init__(self, params: list[torch.Tensor], kind: str, lr: torch.Tensor,
+                 betas: tuple[torch.Tensor, torch.Tensor] | None = None):
+        self.params, self.kind, self.lr = list(params), kind, lr.double()
+        self.betas = tuple(b.double() for b in betas) if betas is not None else None
+        self.steps = 0
+        self.state: list[dict[str, torch.Tensor]] = [{} for _ in self.params]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.steps += 1
+        update: Callable = {"adam": self._adam, "rmsprop": self._rmsprop, "sgd": self._sgd}[self.kind]
+        for p, state in zip(self.params, self.state):
+            if p.grad is not None:
+                update(p, p.grad, state)
+
+    def _adam(self, p: torch.Tensor, g: torch.Tensor, state: dict) -> None:
+        if not state:
+            state["exp_avg"], state["exp_avg_sq"] = torch.zeros_like(p), torch.zeros_like(p)
+        b1, b2 = (_per_member(b, p) for b in self.betas)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m.lerp_(g, (1 - b1).to(p.dtype))
+        v.mul_(b2.to(p.dtype)).addcmul_((1 - b2).to(p.dtype) * g, g)
+        step_size = (_per_member(self.lr, p) / (1 - b1 ** self.steps)).to(p.dtype)
+        denom = (v.sqrt() / (1 - b2 ** self.steps).sqrt().to(p.dtype)).add_(EPS)
+        p.sub_(step_size * m / denom)
+
+    def _rmsprop(self, p: torch.Tensor, g: torch.Tensor, state: dict) -> None:
+        if not state:
+            state["square_avg"] = torch.zeros_like(p)
+        avg = state["square_avg"]
+        avg.mul_(RMS_ALPHA).addcmul_(g, g, value=1 - RMS_ALPHA)
+        p.sub_(_per_member(self.lr, p).to(p.dtype) * g / avg.sqrt().add_(EPS))
+
+    def _sgd(self, p: torch.Tensor, g: torch.Tensor, state: dict) -> None:
+        p.sub_(_per_member(self.lr, p).to(p.dtype) * g)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps, "state": self.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.steps = int(state["steps"])
+        self.state = [{k: v.to(p.device) for k, v in s.items()} for s, p in zip(state["state"], self.params)]
+
+    def member_state(self, k: int, template: torch.optim.Optimizer) -> dict[str, Any]:
+        """Member k's state in torch.optim's format, shaped by ``template`` (the single run's optimizer)."""
+        out = template.state_dict()
+        out["state"] = {i: {"step": torch.tensor(float(self.steps)), **{n: t[k].clone() for n, t in s.items()}}
+                        for i, s in enumerate(self.state) if s}
+        return out
+
+    def load_members(self, states: list[dict[str, Any]]) -> None:
+        """Stack the members' torch.optim states (from their single-run checkpoints) back."""
+        self.steps = int(float(next(iter(states[0]["state"].values()))["step"])) if states[0]["state"] else 0
+        self.state = []
+        for i, p in enumerate(self.params):
+            per = [s["state"].get(i, {}) for s in states]
+            self.state.append({n: torch.stack([m[n].to(p.device) for m in per])
+                               for n in per[0] if n not in ("step", "momentum_buffer")})

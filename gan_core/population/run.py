@@ -1,0 +1,100 @@
+"""gan_core.train_population: K members of one method in one process, each written to its own run folder.
+
+    out/member_000/ ... member_<K-1>/   checkpoint.pt (a single run's format), samples/, metrics.jsonl
+    out/population.json                 the members' configs and status
+    out/spread.json                     each final metric's mean, std, min and max over the members
+
+With K seeds of one config the spread is the point (Lucic et al. 2018: one seed says little
+about a GAN configuration); with K configs each member is its own run.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from .. import checkpoint, loop, registry
+from ..device import pick_device
+from ..errors import CheckpointError, ConfigError
+from ..images import save_grid
+from .members import check_method, check_together
+from .trainer import PopulationTrainer
+
+MEMBER = "member_{:03d}"
+
+
+def member_configs(config: dict[str, Any] | list[dict[str, Any]], size: int | None) -> list[dict[str, Any]]:
+    """K configs: a list as given, or ``size`` seeds (seed, seed + 1, ...) of one config."""
+    if isinstance(config, list):
+        if size is not None and size != len(config):
+            raise ConfigError(f"--population {size} but {len(config)} member configs were given")
+        return [dict(c) for c in config]
+    if size is None or size < 1:
+        raise ConfigError(f"a population needs a size of at least 1, got {size}")
+    first = int(config.get("seed", 0))
+    return [{**config, "seed": first + k} for k in range(size)]
+
+
+def spread(finals: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """mean, std, min and max of every number the members' final reports share."""
+    alive = [m for m in finals if m.get("status") != "diverged"]
+    keys = [k for k, v in (alive[0] if alive else {}).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and all(k in m for m in alive)]
+    return {k: {"mean": statistics.fmean(m[k] for m in alive),
+                "std": statistics.stdev(m[k] for m in alive) if len(alive) > 1 else 0.0,
+                "min": min(m[k] for m in alive), "max": max(m[k] for m in alive), "members": len(alive)}
+            for k in keys}
+
+
+def resume_state(out: Path, configs: list[dict[str, Any]]) -> dict[str, Any]:
+    index = out / "population.json"
+    if not index.exists():
+        raise CheckpointError(f"nothing to resume: no population.json in {out}")
+    saved = json.loads(index.read_text())
+    if saved["configs"] != json.loads(json.dumps(configs)):
+        raise CheckpointError(f"{index} holds another population (its members' configs differ); resume with its own")
+    members = [checkpoint.load(out / MEMBER.format(k) / checkpoint.FILE) for k in range(len(configs))]
+    return {**saved["population"], "configs": configs, "members": members,
+            "step": members[0]["step"], "train_seconds": members[0]["train_seconds"]}
+
+
+def train_population(method: str, config: dict[str, Any] | list[dict[str, Any]], *, size: int | None = None,
+                     out_dir: str | Path | None = None, resume: bool = False, progress: bool = False,
+                     on_report: loop.Report | None = None) -> list[dict[str, Any]]:
+    """Train a population of ``method``: ``size`` seeds of ``config``, or the list of member configs
+    it is. Returns each member's final metrics (a retired member's: its status and reason)."""
+    job = registry.get(method)
+    check_method(job)
+    configs = [job.resolve(c) for c in member_configs(config, size)]
+    check_together(job, configs)
+    out = Path(out_dir) if out_dir is not None else None
+    state = resume_state(out, configs) if resume and out is not None else None
+    if resume and out is None:
+        raise CheckpointError("nothing to resume: no run folder given")
+    device = pick_device(configs[0]["device"])
+    registry.preflight(configs[0], device)
+    trainer = PopulationTrainer(job, configs, device)
+
+    def report(members: list[dict[str, Any]], state: dict[str, Any], samples_u8) -> None:
+        if on_report is not None:
+            on_report(members, state, samples_u8)
+        if out is None:
+            return
+        for k, metrics in enumerate(members):
+            folder = out / MEMBER.format(k)
+            folder.mkdir(parents=True, exist_ok=True)
+            checkpoint.save({**state["members"][k], "step": state["step"], "train_seconds": state["train_seconds"]},
+                            folder / checkpoint.FILE)
+            save_grid(samples_u8[k], folder / "samples" / f"step_{metrics['step']:07d}.png")
+            with open(folder / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(metrics) + "\n")
+        small = {k: v.tolist() if hasattr(v, "tolist") else v for k, v in state.items()
+                 if k in ("alive", "finite", "deaths", "steps")}
+        (out / "population.json").write_text(json.dumps({"method": method, "configs": configs,
+                                                         "population": small}, indent=1))
+
+    finals = loop.drive(trainer, report=report, resume=state, progress=progress)
+    if out is not None:
+        (out / "spread.json").write_text(json.dumps(spread(finals), indent=1))
+    return finals

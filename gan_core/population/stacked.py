@@ -1,0 +1,76 @@
+"""K modules of one class as one callable: stacked parameters and buffers, the class's own forward under vmap."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+
+class Stacked:
+    """Members' parameters stacked along a leading axis; calling it runs the template class's forward
+    on every member at once (``torch.func.functional_call`` under ``vmap``).
+
+    Input [K, B, ...] gives [K, B, ...]; ``shared=True`` feeds every member the same input [B, ...].
+    An attribute that is a forward ``part`` of the class (a discriminator's ``split_logits``,
+    ``log_likelihood``) is reached the same way, so method code calls it as on one module.
+    """
+
+    def __init__(self, modules: list[nn.Module]):
+        params, buffers = stack_module_state(modules)
+        self.params = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+        self.buffers = buffers
+        self.template = copy.deepcopy(modules[0]).to("meta")  # the class and its Python attributes only
+        self.size = len(modules)
+
+    def _call(self, x: torch.Tensor, part: str | None, shared: bool) -> torch.Tensor:
+        kwargs = {"part": part} if part else {}
+
+        def one(params, buffers, xs):
+            return functional_call(self.template, (params, buffers), (xs,), kwargs)
+
+        return vmap(one, in_dims=(0, 0, None if shared else 0), randomness="error")(self.params, self.buffers, x)
+
+    def __call__(self, x: torch.Tensor, *, shared: bool = False) -> torch.Tensor:
+        return self._call(x, None, shared)
+
+    def __getattr__(self, name: str) -> Any:
+        template = self.__dict__.get("template")
+        if template is None:
+            raise AttributeError(name)
+        if name in getattr(template, "parts", ()):
+            return lambda x: self._call(x, name, False)
+        return getattr(template, name)  # the class's Python attributes (a mixture's log max, ...)
+
+    def train(self, mode: bool = True) -> "Stacked":
+        self.template.train(mode)
+        return self
+
+    def eval(self) -> "Stacked":
+        return self.train(False)
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.params.values())
+
+    def named_parameters(self):
+        return iter(self.params.items())
+
+    def requires_grad_(self, flag: bool = True) -> "Stacked":
+        for p in self.params.values():
+            p.requires_grad_(flag)
+        return self
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {**{k: v.detach() for k, v in self.params.items()}, **self.buffers}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for name, tensor in {**self.params, **self.buffers}.items():
+                tensor.copy_(state[name])
+
+    def member(self, k: int, keys) -> dict[str, torch.Tensor]:
+        """Member k's tensors under ``keys`` (a single module's state_dict keys)."""
+        both = {**self.params, **self.buffers}
+        return {key: both[key][k].detach().clone() for key in keys}

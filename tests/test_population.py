@@ -1,0 +1,131 @@
+"""Populations: K members trained as one batched computation compute what K separate runs compute."""
+import json
+
+import pytest
+import torch
+
+import gan_core
+from gan_core import checkpoint, methods
+from gan_core.errors import ConfigError
+from gan_core.models import Generator
+from gan_core.population import PopulationTrainer, train_population
+from gan_core.population.optim import StackedOptimizer
+from conftest import TINY
+
+BUDGET = {**TINY, "max_steps": 20, "eval_every_steps": 10}
+# Per method: members that differ in every numeric hyperparameter the method has, and in seed.
+MEMBERS = {
+    "vanilla": [{"seed": 0}, {"seed": 1, "lr_d": 1e-3, "beta1": 0.5, "d_dropout": 0.3, "g_ema": 0.99},
+                {"seed": 2, "lr_g": 5e-5, "beta2": 0.9}],
+    "wgan": [{"seed": 0}, {"seed": 1, "clip": 0.05, "lr_d": 1e-4}, {"seed": 2, "lr_g": 1e-4}],
+    "wgan_gp": [{"seed": 0}, {"seed": 1, "gp_lambda": 1.0, "beta1": 0.5}, {"seed": 2, "lr_d": 3e-4}],
+    "hinge": [{"seed": 0}, {"seed": 1, "lr_d": 4e-4, "d_dropout": 0.2}, {"seed": 2, "beta1": 0.0}],
+    "san": [{"seed": 0}, {"seed": 1, "san_lambda": 5.0, "g_ema": 0.999}, {"seed": 2, "d_dropout": 0.3}],
+    "r1": [{"seed": 0}, {"seed": 1, "r1_gamma": 10.0}, {"seed": 2, "lr_g": 1e-4}],
+    "mdgan": [{"seed": 0}, {"seed": 1, "md_lambda": 3.0}, {"seed": 2, "lr_d": 1e-4, "beta1": 0.5}],
+}
+
+
+def _close(a, b, rel):
+    return a == pytest.approx(b, rel=rel, abs=1e-4)  # losses near 0: float32 noise is absolute there
+
+
+@pytest.mark.parametrize("method", list(MEMBERS))
+def test_a_population_computes_what_separate_runs_compute(method):
+    configs = [{**BUDGET, **m} for m in MEMBERS[method]]
+    seen = []
+    train_population(method, configs, on_report=lambda members, state, samples: seen.append(members))
+    for k, config in enumerate(configs):
+        alone = []
+        gan_core.train(method, config, on_report=lambda metrics, state, samples: alone.append(metrics))
+        for report, single in zip([members[k] for members in seen], alone):
+            assert report["step"] == single["step"]
+            for key in ("loss_d", "loss_g", "d_real", "d_fake", "fid_mnist"):
+                assert _close(report[key], single[key], 1e-3), (method, k, report["step"], key, report[key],
+                                                                  single[key])
+            for key in ("precision_mnist", "recall_mnist"):  # counts: samples at a k-NN ball's edge may flip
+                assert abs(report[key] - single[key]) <= 0.01, (method, k, key, report[key], single[key])
+
+
+def test_members_generators_are_the_fixed_generator():
+    configs = [methods.get("hinge").resolve({**BUDGET, "seed": s, "g_ema": g}) for s, g in ((0, 0.0), (1, 0.99))]
+    trainer = PopulationTrainer(methods.get("hinge"), configs, torch.device("cpu"))
+    for _ in range(3):
+        trainer.step()
+    z = torch.randn(6, 100)
+    stacked = trainer.G(z, shared=True)
+    for k in range(2):
+        member = trainer.member_state(k)
+        G = Generator()
+        G.load_state_dict(member["generator_raw"] if "generator_raw" in member else member["generator"])
+        assert torch.allclose(G(z), stacked[k], atol=1e-6)
+        served = Generator()
+        served.load_state_dict(member["generator"], strict=True)  # the export loads into Generator() unchanged
+
+
+@pytest.mark.parametrize("kind, torch_kind, extra", [("adam", torch.optim.Adam, {}),
+                                                     ("rmsprop", torch.optim.RMSprop, {}),
+                                                     ("sgd", torch.optim.SGD, {})])
+def test_stacked_optimizers_match_torch_per_member(kind, torch_kind, extra):
+    torch.manual_seed(0)
+    lrs, beta1s, beta2s = [1e-3, 3e-4, 5e-2], [0.9, 0.0, 0.5], [0.999, 0.9, 0.99]
+    start = torch.randn(3, 4, 5)
+    stacked = start.clone().requires_grad_(True)
+    opt = StackedOptimizer([stacked], kind, torch.tensor(lrs),
+                           (torch.tensor(beta1s), torch.tensor(beta2s)) if kind == "adam" else None)
+    singles = [start[k].clone().requires_grad_(True) for k in range(3)]
+    refs = [torch_kind([p], lr=lrs[k], **({"betas": (beta1s[k], beta2s[k])} if kind == "adam" else {}))
+            for k, p in enumerate(singles)]
+    for step in range(5):
+        grads = torch.randn(3, 4, 5)
+        stacked.grad = grads.clone()
+        opt.step()
+        for k in range(3):
+            singles[k].grad = grads[k].clone()
+            refs[k].step()
+            assert torch.allclose(stacked[k], singles[k], rtol=1e-5, atol=1e-7), (kind, step, k)
+
+
+def test_refusals_are_one_line_and_say_why():
+    with pytest.raises(ConfigError, match="unrolled cannot train in a population: its generator loss"):
+        train_population("unrolled", {**BUDGET}, size=2)
+    with pytest.raises(ConfigError, match=r"members differ in batch_size \(64 vs 128\)"):
+        PopulationTrainer(methods.get("san"), [methods.get("san").resolve({**BUDGET, "batch_size": b})
+                                               for b in (64, 128)], torch.device("cpu"))
+    with pytest.raises(ConfigError, match="drs is a sampler job"):
+        train_population("drs", {"base": "x"}, size=2)
+    with pytest.raises(ConfigError, match="needs a size of at least 1"):
+        train_population("san", {**BUDGET}, size=0)
+
+
+def test_population_folders_resume_exactly_and_members_serve_like_runs(tmp_path):
+    config = {**BUDGET, "max_steps": 20, "eval_every_steps": 10, "g_ema": 0.99}
+    full = train_population("san", config, size=2, out_dir=tmp_path / "full")
+    train_population("san", {**config, "max_steps": 10}, size=2, out_dir=tmp_path / "part")
+    with pytest.raises(Exception, match="another population"):
+        train_population("san", config, size=2, out_dir=tmp_path / "part", resume=True)
+    # the same members with the longer budget continue from the 10-step folders
+    index = json.loads((tmp_path / "part" / "population.json").read_text())
+    index["configs"] = [{**c, "max_steps": 20} for c in index["configs"]]
+    (tmp_path / "part" / "population.json").write_text(json.dumps(index))
+    resumed = train_population("san", config, size=2, out_dir=tmp_path / "part", resume=True)
+    for a, b in zip(full, resumed):
+        assert b["step"] == 20 and _close(a["fid_mnist"], b["fid_mnist"], 1e-6)
+    spread = json.loads((tmp_path / "full" / "spread.json").read_text())
+    assert spread["fid_mnist"]["members"] == 2 and spread["fid_mnist"]["min"] <= spread["fid_mnist"]["mean"]
+    # a member's folder is a run's: it resumes alone, and the samplers take its checkpoint
+    member = tmp_path / "full" / "member_001"
+    state = checkpoint.load(member / checkpoint.FILE, method="san")
+    assert state["config"]["seed"] == 1 and state["step"] == 20
+    more = gan_core.train("san", {**state["config"], "max_steps": 30}, out_dir=member, resume=True)
+    assert more["step"] == 30
+    drs = gan_core.train("drs", {"base": str(member / checkpoint.FILE), "calibration_samples": 500,
+                                 "burn_in": 500, "eval_samples": 200, "inception_samples": 0})
+    assert 0 < drs["acceptance_rate"] <= 1
+
+
+def test_a_diverging_member_is_retired_and_the_others_go_on():
+    config = {**BUDGET, "optimizer": "sgd", "max_steps": 60, "eval_every_steps": 30}
+    finals = train_population("san", [{**config, "lr_d": 2e-4}, {**config, "lr_d": 10.0, "seed": 1}])
+    assert finals[0]["status"] == "running" and finals[0]["step"] == 60 and "fid_mnist" in finals[0]
+    assert finals[1]["status"] == "diverged" and "member 1 diverged by step" in finals[1]["reason"]
