@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inception-samples", type=int, default=None,
                         help="Inception samples measured (default 500 on CPU, 10000 on CUDA; 0 skips)")
     parser.add_argument("--tiny", action="store_true", help="1,000 MNIST samples, 8 Inception images (CI)")
+    parser.add_argument("--devices", default=None, help="cpu, cuda or cpu,cuda (default: every one here)")
     args = parser.parse_args(argv)
     if args.tiny:
         args.samples, args.repeats = 1000, 1
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     # A fresh reference-stat cache: the cold rows are truly cold, and the user's cache is untouched.
     cache = tempfile.TemporaryDirectory(prefix="bench_eval_cache_")
     os.environ["GAN_CACHE_DIR"] = cache.name
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = args.devices.split(",") if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
     print(f"machine: {_common.machine()}")
     print(f"MNIST metrics on {args.samples} samples (best of {args.repeats} warm repeats); "

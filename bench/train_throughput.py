@@ -108,12 +108,13 @@ def run_template_data_only(batch: int, steps: int) -> float:
     return steps / (time.perf_counter() - tick)
 
 
-def run_ours(device: torch.device, batch: int, steps: int, warmup: int, *, fast: bool, compile: bool) -> float:
+def run_ours(device: torch.device, batch: int, steps: int, warmup: int, *, fast: bool, compile: bool,
+             compile_mode: str = "default") -> float:
     """Steps per second of gan_core's loop, from its own reports, first interval dropped."""
     intervals = max(1, math.ceil(steps / warmup))
     reports: list[dict] = []
     config = {"max_steps": warmup * (intervals + 1), "eval_every_steps": warmup, "batch_size": batch,
-              "device": device.type, "fast": fast, "compile": compile,
+              "device": device.type, "fast": fast, "compile": compile, "compile_mode": compile_mode,
               "eval_samples": 100, "inception_samples": 0}  # evaluation is outside the rate; keep it small
     deterministic = torch.are_deterministic_algorithms_enabled()
     try:
@@ -131,12 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="rounds; the best rate of each row is kept")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
     parser.add_argument("--tiny", action="store_true", help="a few dozen steps, batch 64, no compile (CI)")
+    parser.add_argument("--devices", default=None, help="cpu, cuda or cpu,cuda (default: every one here)")
     args = parser.parse_args(argv)
     if args.tiny:
         args.steps, args.no_compile = 20, True
     batch_sizes = [int(b) for b in (args.batch_sizes or ("64" if args.tiny else "64,256")).split(",")]
     warmup = max(5, min(50, args.steps // 5))
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    devices = [torch.device(d) for d in (args.devices.split(",") if args.devices else
+                                         ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))]
 
     print(f"machine: {_common.machine()}")
     print(f"timed steps per row: {args.steps} (ours: {math.ceil(args.steps / warmup) * warmup}), "
@@ -146,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
                 ("ours fast=True (default)", dict(fast=True, compile=False))]
     if not args.no_compile:
         variants.append(("ours fast=True compile=True", dict(fast=True, compile=True)))
+        if any(d.type == "cuda" for d in devices):  # CUDA graphs: torch.compile's reduce-overhead mode
+            variants.append(("ours compile reduce-overhead", dict(fast=True, compile=True,
+                                                                  compile_mode="reduce-overhead")))
 
     best: dict[tuple, float] = {}
     errors: dict[tuple, str] = {}
@@ -154,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             for batch in batch_sizes:
                 for name, opts in variants:
                     key = (device.type, batch, name)
-                    if key in errors:
+                    if key in errors or (opts or {}).get("compile_mode", "default") != "default" \
+                            and device.type != "cuda":
                         continue
                     try:
                         rate = (run_template(device, batch, args.steps, warmup) if opts is None
@@ -178,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             names = [n for n, _ in variants] + (["template data only"] if device.type == "cpu" else [])
             for name in names:
                 key = (device.type, batch, name)
+                if key not in best and key not in errors:
+                    continue  # a CUDA-only row on CPU
                 if key in errors:
                     rows.append([device.type, batch, name, "failed", "", errors[key]])
                     continue

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from . import METHODS, PRESETS, SAMPLERS, presets
 from .config import COMMON
 from .data import quantize
@@ -16,6 +18,7 @@ from .images import save_pngs
 from .loop import Diverged
 from .registry import names
 from .sampling.jobs import JOBS
+from .population import REFUSED, train_population
 from .standalone import train
 
 
@@ -64,9 +67,33 @@ def train_config(args: argparse.Namespace) -> tuple[str, dict]:
     return method, config
 
 
+def member_list(path: str, shared: dict) -> list[dict]:
+    """--members FILE: a YAML list of configs, each over the shared config (--preset, --set, budget flags)."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"--members {path}: cannot read it as YAML ({type(err).__name__})") from None
+    if not isinstance(raw, list) or not raw or not all(isinstance(m, dict) for m in raw):
+        raise ConfigError(f"--members {path} must be a non-empty YAML list of config mappings")
+    return [{**shared, **m} for m in raw]
+
+
+def cmd_population(args: argparse.Namespace, method: str, config: dict, out: Path) -> int:
+    members = member_list(args.members, config) if args.members else config
+    finals = train_population(method, members, size=args.population, out_dir=out, resume=args.resume,
+                              progress=not args.quiet)
+    for m in finals:
+        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()}))
+    print(f"{len(finals)} members, {sum(m.get('status') != 'diverged' for m in finals)} finished; "
+          f"spread of each metric: {out}/spread.json; member folders: {out}/member_*/")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     method, config = train_config(args)
     out = Path(args.out or f"runs/{args.preset or method}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if args.population is not None or args.members:
+        return cmd_population(args, method, config, out)
     metrics = train(method, config, out_dir=out, resume=args.resume, progress=not args.quiet,
                     snapshots=args.snapshots)
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))
@@ -94,6 +121,9 @@ def cmd_methods(args: argparse.Namespace) -> int:
         if own:
             print(f"{'':18s} defaults: {own}")
     print(f"\ncommon keys of the GAN methods (--set key=value): {', '.join(COMMON)}")
+    print("\npopulations (--population K or --members FILE): every GAN method but:")
+    for name, why in REFUSED.items():
+        print(f"{name:18s} {why}")
     print("\npresets (gan train --preset NAME):")
     for name, preset in PRESETS.items():
         print(f"{name:18s} {preset.method}: {preset.doc}")
@@ -119,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--snapshots", action="store_true",
                        help="keep every report's generator under generators/step_<N>.pt")
+    train.add_argument("--population", type=positive_int, metavar="K",
+                       help="train K members in one process: K seeds of the config, or the --members list")
+    train.add_argument("--members", metavar="FILE", help="a YAML list of member configs (one population)")
     train.set_defaults(func=cmd_train)
 
     sample = sub.add_parser("sample", help="write 0.png … (N-1).png from best_model(METHOD)")

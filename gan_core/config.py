@@ -94,6 +94,8 @@ COMMON: dict[str, Param] = {
     "inception_every_report": Param(False, bool, help="Inception fid at every report (GPU sweeps)"),
     "fast": Param(True, bool, help="fused/foreach optimizers and other speedups with identical maths"),
     "compile": Param(False, bool, help="torch.compile the models (wins on GPU, costs start-up)"),
+    "compile_mode": Param("default", str, choices=("default", "reduce-overhead", "max-autotune"),
+                          help="torch.compile's mode; reduce-overhead replays CUDA graphs"),
 }
 
 

@@ -36,7 +36,8 @@ def make_train_step(method: "Method", config: dict, G: torch.nn.Module, D: torch
     (gan_core.toy) all train with it: a population's losses are one per member, and their sum
     gives each member exactly its own gradient."""
     n_critic, batch = config["n_critic"], config["batch_size"]
-    train_g, train_d = (torch.compile(G), torch.compile(D)) if config["compile"] else (G, D)
+    mode = config.get("compile_mode", "default")
+    train_g, train_d = (torch.compile(G, mode=mode), torch.compile(D, mode=mode)) if config["compile"] else (G, D)
 
     def train_step() -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         for _ in range(n_critic):

@@ -14,11 +14,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# What each script must print: its table headers and its ratio / target lines.
+# What each script must print: its table headers and its ratio / target lines. The first three
+# run inside bench/gpu_check.sh --dry-run (the GPU script's CPU dry run: the same code path).
 EXPECTED = {
     "train_throughput.py": ["steps/s", "images/s", "ratio (ours/template)", "target >= 1.3x template on CPU"],
     "eval_throughput.py": ["cold cache s", "warm s", "cold/warm ratio", "precision + recall (k=3)",
-                           "fid/precision/recall (Inception)", "ms per image", "target < 2 s"],
+                           "target < 2 s"],
+    "population.py": ["member-steps/s", "ratio (to single-trial)", "peak MB per member", "eval s per member",
+                      "target on CPU: a population costs no more per member-step"],
     "memory.py": ["peak RSS MB", "loop adds MB", "GPU max allocated MB", "largest CPU trial peak RSS"],
     "trial_overhead.py": ["created -> actor up s", "eval s/report", "hand-off: checkpoint + grid + tune.report",
                           "MLflow metrics (log_batch)", "reporting / training", "target: reporting < 10%"],
@@ -27,7 +30,8 @@ EXPECTED = {
                             "rank agreement with the cap"],
 }
 GPU_LINE = {"train_throughput.py": "CUDA rows were not measured", "eval_throughput.py": "GPU: not measured",
-            "memory.py": "GPU: not measured"}
+            "memory.py": "GPU: not measured", "population.py": "CUDA rows were not measured"}
+IN_GPU_CHECK = ("train_throughput.py", "eval_throughput.py", "population.py")
 TIMEOUT_S = 900
 
 
@@ -38,10 +42,13 @@ def outputs(tmp_path_factory):
            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     env.pop("MLFLOW_TRACKING_URI", None)  # the benches use their own temporary stores
     procs = {}
-    for script in EXPECTED:
+    commands = {script: [sys.executable, str(ROOT / "bench" / script), "--tiny"]
+                for script in EXPECTED if script not in IN_GPU_CHECK}
+    commands["gpu_check.sh"] = ["bash", str(ROOT / "bench" / "gpu_check.sh"), "--dry-run"]
+    env["PYTHON"] = sys.executable
+    for script, command in commands.items():
         log = open(folder / f"{script}.log", "w")
-        procs[script] = (subprocess.Popen([sys.executable, str(ROOT / "bench" / script), "--tiny"], cwd=folder,
-                                          env=env, stdout=log, stderr=subprocess.STDOUT), log)
+        procs[script] = (subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT), log)
     deadline = time.monotonic() + TIMEOUT_S
     results = {}
     for script, (proc, log) in procs.items():
@@ -55,9 +62,23 @@ def outputs(tmp_path_factory):
     return results
 
 
+def section(output: str, script: str) -> str:
+    """The part of gpu_check's log that one script printed."""
+    start = output.index(f"bench/{script}")
+    end = output.find("=== ", output.index("\n", start) + 1)
+    return output[start:end if end > 0 else None]
+
+
+def test_gpu_check_dry_run_runs_every_step(outputs):
+    rc, output = outputs["gpu_check.sh"]
+    assert rc == 0 and "step failed" not in output and "gpu_check: done (--dry-run)" in output, output[-4000:]
+
+
 @pytest.mark.parametrize("script", list(EXPECTED))
 def test_bench_runs_at_tiny_size_and_prints_its_figures(outputs, script):
-    rc, output = outputs[script]
+    rc, output = outputs["gpu_check.sh" if script in IN_GPU_CHECK else script]
+    if script in IN_GPU_CHECK:
+        output = section(output, script)
     assert rc == 0, output[-4000:]
     assert "machine: CPU: " in output
     missing = [line for line in EXPECTED[script] if line not in output]

@@ -127,5 +127,5 @@ def test_population_folders_resume_exactly_and_members_serve_like_runs(tmp_path)
 def test_a_diverging_member_is_retired_and_the_others_go_on():
     config = {**BUDGET, "optimizer": "sgd", "max_steps": 60, "eval_every_steps": 30}
     finals = train_population("san", [{**config, "lr_d": 2e-4}, {**config, "lr_d": 10.0, "seed": 1}])
-    assert finals[0]["status"] == "running" and finals[0]["step"] == 60 and "fid_mnist" in finals[0]
+    assert finals[0]["status"] == "completed" and finals[0]["step"] == 60 and "fid_mnist" in finals[0]
     assert finals[1]["status"] == "diverged" and "member 1 diverged by step" in finals[1]["reason"]

@@ -42,15 +42,20 @@ class StackedOptimizer:
                 update(p, p.grad, state)
 
     def _adam(self, p: torch.Tensor, g: torch.Tensor, state: dict) -> None:
-        if not state:
+        if "exp_avg" not in state:
             state["exp_avg"], state["exp_avg_sq"] = torch.zeros_like(p), torch.zeros_like(p)
-        b1, b2 = (_per_member(b, p) for b in self.betas)
+        if "hyper" not in state:  # per-member factors shaped once for this tensor
+            b1, b2 = (_per_member(b, p) for b in self.betas)
+            state["hyper"] = ((1 - b1).to(p.dtype), b2.to(p.dtype), (1 - b2).to(p.dtype))
+        one_minus_b1, b2, one_minus_b2 = state["hyper"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        m.lerp_(g, (1 - b1).to(p.dtype))
-        v.mul_(b2.to(p.dtype)).addcmul_((1 - b2).to(p.dtype) * g, g)
+        m.lerp_(g, one_minus_b1)
+        v.mul_(b2).add_(g.square().mul_(one_minus_b2))
+        # bias corrections in float64, as torch computes them from Python floats
+        b1, b2_64 = (_per_member(b, p) for b in self.betas)
         step_size = (_per_member(self.lr, p) / (1 - b1 ** self.steps)).to(p.dtype)
-        denom = (v.sqrt() / (1 - b2 ** self.steps).sqrt().to(p.dtype)).add_(EPS)
-        p.sub_(step_size * m / denom)
+        denom = v.sqrt().div_((1 - b2_64 ** self.steps).sqrt().to(p.dtype)).add_(EPS)
+        p.addcdiv_(m * step_size, denom, value=-1.0)
 
     def _rmsprop(self, p: torch.Tensor, g: torch.Tensor, state: dict) -> None:
         if not state:
@@ -63,7 +68,7 @@ class StackedOptimizer:
         p.sub_(_per_member(self.lr, p).to(p.dtype) * g)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"steps": self.steps, "state": self.state}
+        return {"steps": self.steps, "state": [{k: v for k, v in s.items() if k != "hyper"} for s in self.state]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.steps = int(state["steps"])
@@ -72,7 +77,8 @@ class StackedOptimizer:
     def member_state(self, k: int, template: torch.optim.Optimizer) -> dict[str, Any]:
         """Member k's state in torch.optim's format, shaped by ``template`` (the single run's optimizer)."""
         out = template.state_dict()
-        out["state"] = {i: {"step": torch.tensor(float(self.steps)), **{n: t[k].clone() for n, t in s.items()}}
+        out["state"] = {i: {"step": torch.tensor(float(self.steps)),
+                            **{n: t[k].clone() for n, t in s.items() if n != "hyper"}}
                         for i, s in enumerate(self.state) if s}
         return out
 

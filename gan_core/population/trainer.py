@@ -124,7 +124,7 @@ class PopulationTrainer:
                 continue
             evaluated = evaluate_samples(images[k], eval_samples=self.config["eval_samples"],
                                          inception_samples=n_inception, device=str(self.device))
-            evaluated.update(epoch=self.batches.epochs_done, member=k, status="running")
+            evaluated.update(epoch=self.batches.epochs_done, member=k, status="completed" if final else "running")
             out.append(loop.merge(evaluated, {key: v[k] for key, v in means.items()}, timing, 0.0))
         seconds = time.perf_counter() - tick
         for m in out:
