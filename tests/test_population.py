@@ -129,3 +129,23 @@ def test_a_diverging_member_is_retired_and_the_others_go_on():
     finals = train_population("san", [{**config, "lr_d": 2e-4}, {**config, "lr_d": 10.0, "seed": 1}])
     assert finals[0]["status"] == "completed" and finals[0]["step"] == 60 and "fid_mnist" in finals[0]
     assert finals[1]["status"] == "diverged" and "member 1 diverged by step" in finals[1]["reason"]
+
+
+def test_a_logged_member_is_served_by_best_model(tmp_path):
+    """A member's folder logged as a finished MLflow run: best_model and sampling take it like a run's."""
+    from gan_core import tracking
+
+    out = tmp_path / "pop"
+    finals = train_population("hinge", {**BUDGET, "max_steps": 10, "eval_every_steps": 10}, size=2, out_dir=out)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    sweep = tracking.SweepRun.start(uri, "hinge", "members", {"population": 2})
+    for k, metrics in enumerate(finals):
+        run_id = sweep.trial_run(f"member-{k}", json.loads((out / "population.json").read_text())["configs"][k])
+        sweep.log_report(run_id, metrics)
+        sweep.log_checkpoint(run_id, out / f"member_{k:03d}")
+        sweep.end_trial(run_id, "completed")
+    model = gan_core.best_model("hinge", tracking_uri=uri)
+    best = min(range(2), key=lambda k: finals[k]["fid_mnist"])
+    assert model.metrics["fid_mnist"] == pytest.approx(finals[best]["fid_mnist"])
+    assert model.sample(4, seed=0).shape == (4, 1, 28, 28)
+    assert model.sample(4, sampler="drs", seed=0).shape == (4, 1, 28, 28)
