@@ -79,7 +79,8 @@ class Batches:
     """Shuffled batches drawn by index on the data's device; one reshuffle per epoch.
 
     ``seed`` an int: one run's batches [B, 784]. ``seed`` a list of K ints: a population's [K, B, 784],
-    member k drawing exactly what a run with seed k would (its own permutations), in one gather.
+    member k drawing exactly what a run with seed k would (its own permutations and its own place in
+    them, so a member that joins later starts at the beginning), in one gather.
     drop_last keeps every batch the same shape, which compiled and graphed steps need.
     """
 
@@ -93,43 +94,52 @@ class Batches:
         self.batches_per_epoch = images_u8.shape[0] // batch_size
         # Permutations come from CPU generators, so CPU and CUDA runs see the same order.
         self.rngs = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
-        self.epoch = 0
-        self.position = 0
-        self._perm = self._shuffle()
+        self.epoch = [0] * len(seeds)
+        self.position = [0] * len(seeds)
+        self._perm = torch.stack([self._shuffle(k) for k in range(len(seeds))])
+        self._offsets = torch.arange(batch_size, device=images_u8.device)
 
-    def _shuffle(self) -> torch.Tensor:
-        n = self.images.shape[0]
-        return torch.stack([torch.randperm(n, generator=rng) for rng in self.rngs]).to(self.images.device)
+    def _shuffle(self, k: int) -> torch.Tensor:
+        return torch.randperm(self.images.shape[0], generator=self.rngs[k]).to(self.images.device)
+
+    def restart(self, k: int, seed: int) -> None:
+        """Member k starts over with ``seed``: a new member in its slot."""
+        self.rngs[k].manual_seed(seed)
+        self.epoch[k] = self.position[k] = 0
+        self._perm[k] = self._shuffle(k)
 
     def next(self) -> torch.Tensor:
-        if self.position == self.batches_per_epoch:
-            self.epoch += 1
-            self.position = 0
-            self._perm = self._shuffle()
-        start = self.position * self.batch_size
-        self.position += 1
-        batch = to_unit_range(self.images[self._perm[:, start:start + self.batch_size]])
+        for k, position in enumerate(self.position):
+            if position == self.batches_per_epoch:
+                self.epoch[k] += 1
+                self.position[k] = 0
+                self._perm[k] = self._shuffle(k)
+        starts = torch.tensor(self.position, device=self.images.device) * self.batch_size
+        index = self._perm.gather(1, starts[:, None] + self._offsets)
+        self.position = [p + 1 for p in self.position]
+        batch = to_unit_range(self.images[index])
         return batch if self.members else batch[0]
 
     @property
-    def epochs_done(self) -> float:
-        return self.epoch + self.position / self.batches_per_epoch
+    def epochs_done(self) -> float | list[float]:
+        done = [e + p / self.batches_per_epoch for e, p in zip(self.epoch, self.position)]
+        return done if self.members else done[0]
 
     def state_dict(self, member: int | None = None) -> dict:
         """All members' state, or ``member``'s alone in a single run's format."""
-        keep = range(len(self.rngs)) if member is None else [member]
-        return {"rng": [self.rngs[k].get_state() for k in keep], "epoch": self.epoch, "position": self.position,
-                "perm": self._perm[list(keep)].cpu()}
+        keep = list(range(len(self.rngs))) if member is None else [member]
+        return {"rng": [self.rngs[k].get_state() for k in keep], "epoch": [self.epoch[k] for k in keep],
+                "position": [self.position[k] for k in keep], "perm": self._perm[keep].cpu()}
 
     def load_members(self, states: list[dict]) -> None:
         """A population's batches back from its members' states (each in a single run's format)."""
-        self.load_state_dict({"rng": [s["rng"][0] for s in states], "epoch": states[0]["epoch"],
-                              "position": states[0]["position"], "perm": torch.cat([s["perm"] for s in states])})
+        self.load_state_dict({key: [v for s in states for v in s[key]] for key in ("rng", "epoch", "position")}
+                             | {"perm": torch.cat([s["perm"] for s in states])})
 
     def load_state_dict(self, state: dict) -> None:
         if len(state["rng"]) != len(self.rngs):
             raise ConfigError(f"batches state for {len(state['rng'])} member(s), not {len(self.rngs)}")
         for rng, saved in zip(self.rngs, state["rng"]):
             rng.set_state(saved)
-        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self.epoch, self.position = [int(e) for e in state["epoch"]], [int(p) for p in state["position"]]
         self._perm = state["perm"].to(self.images.device)

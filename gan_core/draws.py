@@ -27,20 +27,23 @@ def key_for(seed: int | torch.Tensor, stream: int = 0) -> torch.Tensor:
     return _pcg(_pcg(seed & MASK) ^ _pcg(torch.as_tensor(stream + 0x9E3779B9, dtype=torch.int64)))
 
 
-def bits(key: torch.Tensor, counter: int, shape: tuple[int, ...]) -> torch.Tensor:
-    """Uniform 32-bit words, shape ``key.shape + shape``; ``counter`` numbers the draw within the stream."""
+def bits(key: torch.Tensor, counter: int | torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Uniform 32-bit words, shape ``key.shape + shape``; ``counter`` (a number, or one per key)
+    numbers the draw within the stream."""
     n = math.prod(shape)
-    salt = _pcg(key.reshape(*key.shape, *([1] * len(shape))) ^ _pcg(torch.tensor(counter, dtype=torch.int64)))
+    counter = torch.as_tensor(counter, dtype=torch.int64, device=key.device)
+    lift = lambda t: t.reshape(*t.shape, *([1] * len(shape)))
+    salt = _pcg(lift(key) ^ _pcg(lift(counter)))
     index = torch.arange(n, dtype=torch.int64, device=key.device).view(shape)
     return _pcg(_pcg(index ^ salt) + salt)
 
 
-def uniform(key: torch.Tensor, counter: int, shape: tuple[int, ...]) -> torch.Tensor:
+def uniform(key: torch.Tensor, counter: int | torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     """float32 in (0, 1), never 0 or 1 (24-bit mantissa, offset by half a step)."""
     return ((bits(key, counter, shape) >> 8).float() + 0.5) * (1.0 / 2 ** 24)
 
 
-def normal(key: torch.Tensor, counter: int, shape: tuple[int, ...]) -> torch.Tensor:
+def normal(key: torch.Tensor, counter: int | torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     """float32 N(0, 1) by Box–Muller from two uniform draws."""
     u = uniform(key, counter, (2, *shape))
     u1, u2 = u.select(key.dim(), 0), u.select(key.dim(), 1)
@@ -48,13 +51,13 @@ def normal(key: torch.Tensor, counter: int, shape: tuple[int, ...]) -> torch.Ten
 
 
 class Draws:
-    """One run's stream (a 0-d key) or a population's (a [K] key): every draw advances the counter.
-
-    Shapes are per member: ``uniform(64, 1)`` gives [64, 1] for a run and [K, 64, 1] for a population.
-    """
+    """One run's stream (a 0-d key) or a population's (a [K] key, a counter per member): every draw
+    advances the counters. Shapes are per member: ``uniform(64, 1)`` gives [64, 1] for a run and
+    [K, 64, 1] for a population. ``restart(k, key)`` gives member k a new stream (a new member)."""
 
     def __init__(self, key: torch.Tensor):
-        self.key, self.counter = key, 0
+        self.key = key
+        self.counter = torch.zeros_like(key)
 
     def uniform(self, *shape: int) -> torch.Tensor:
         self.counter += 1
@@ -64,8 +67,16 @@ class Draws:
         self.counter += 1
         return normal(self.key, self.counter, shape)
 
-    def state_dict(self) -> dict:
-        return {"counter": self.counter}
+    def restart(self, k: int, key: torch.Tensor) -> None:
+        self.key[k], self.counter[k] = key, 0
+
+    def state_dict(self, member: int | None = None) -> dict:
+        """The counters, or ``member``'s alone (a single run's format)."""
+        counter = self.counter if member is None else self.counter[member]
+        return {"counter": counter.tolist()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.counter = int(state["counter"])
+        self.counter.copy_(torch.as_tensor(state["counter"], dtype=torch.int64))
+
+    def load_members(self, states: list[dict]) -> None:
+        self.counter.copy_(torch.as_tensor([s["counter"] for s in states], dtype=torch.int64))

@@ -63,13 +63,13 @@ def make_train_step(method: "Method", config: dict, G: torch.nn.Module, D: torch
 
 def dropout_calls(D: torch.nn.Module) -> int:
     """How many masks D's dropout layers have drawn (all layers draw together): part of a checkpoint."""
-    return next((m.calls for m in D.modules() if isinstance(m, KeyedDropout)), 0)
+    return next((int(m.calls) for m in D.modules() if isinstance(m, KeyedDropout)), 0)
 
 
 def set_dropout_calls(D: torch.nn.Module, calls: int) -> None:
     for m in D.modules():
         if isinstance(m, KeyedDropout):
-            m.calls = int(calls)
+            m.calls.fill_(int(calls))
 
 
 class GanTrainer:

@@ -66,19 +66,19 @@ def spectral_norm(layer: nn.Linear) -> nn.Linear:
 class KeyedDropout(nn.Module):
     """Dropout whose mask is a counter-based draw (gan_core.draws) from this layer's key: a member of a
     population drops the same units as the same run alone. ``p`` and ``key`` are buffers, so members
-    stacked into one population may each have their own; the call counter is shared by construction."""
+    stacked into one population may each have their own, and so may the call counter ``calls``."""
 
     def __init__(self, p: float):
         super().__init__()
         self.rate = float(p)  # the layer's rate when built: 0 skips the draws altogether
         self.register_buffer("p", torch.tensor(float(p)), persistent=False)
         self.register_buffer("key", torch.tensor(0, dtype=torch.int64), persistent=False)
-        self.calls = 0
+        self.register_buffer("calls", torch.tensor(0, dtype=torch.int64), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.rate == 0:
             return x
-        self.calls += 1
+        self.calls.add_(1)  # in place: under vmap, each member's own count
         keep = draws.uniform(self.key, self.calls, tuple(x.shape)) >= self.p
         return x * keep / (1.0 - self.p)
 

@@ -149,3 +149,23 @@ def test_a_logged_member_is_served_by_best_model(tmp_path):
     assert model.metrics["fid_mnist"] == pytest.approx(finals[best]["fid_mnist"])
     assert model.sample(4, seed=0).shape == (4, 1, 28, 28)
     assert model.sample(4, sampler="drs", seed=0).shape == (4, 1, 28, 28)
+
+
+def test_a_replaced_member_computes_what_a_fresh_run_computes():
+    """A sweep refills a stopped member's slot: the newcomer trains from its own step 0."""
+    from gan_core import loop
+
+    method = methods.get("wgan_gp")
+    configs = [method.resolve({**BUDGET, "seed": s, "d_dropout": 0.2}) for s in (0, 1)]
+    trainer = PopulationTrainer(method, configs, torch.device("cpu"))
+    loop.train_until(trainer, 0, 7)
+    newcomer = method.resolve({**BUDGET, "seed": 5, "lr_d": 3e-4, "beta1": 0.5, "gp_lambda": 3.0})
+    trainer.replace(1, newcomer)
+    interval = loop.train_until(trainer, 0, 10)
+    after = trainer.metrics(False, interval.means(), {})[1]
+    reports = []
+    gan_core.train("wgan_gp", newcomer, on_report=lambda metrics, state, samples: reports.append(metrics))
+    alone = reports[0]  # its report at its own step 10
+    assert after["member_step"] == 10 and trainer.ages[0] == 17
+    for key in ("loss_d", "loss_g", "fid_mnist"):
+        assert _close(after[key], alone[key], 1e-3), (key, after[key], alone[key])

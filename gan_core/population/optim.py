@@ -26,8 +26,19 @@ class StackedOptimizer:
                  betas: tuple[torch.Tensor, torch.Tensor] | None = None):
         self.params, self.kind, self.lr = list(params), kind, lr.double()
         self.betas = tuple(b.double() for b in betas) if betas is not None else None
-        self.steps = 0
+        self.steps = torch.zeros_like(self.lr)  # per member: a member that joins later starts its own count
         self.state: list[dict[str, torch.Tensor]] = [{} for _ in self.params]
+
+    def restart(self, k: int, lr: float, betas: tuple[float, float] | None = None) -> None:
+        """Member k starts over (a new member in its slot) with its own hyperparameters."""
+        self.lr[k], self.steps[k] = lr, 0
+        if betas is not None:
+            self.betas[0][k], self.betas[1][k] = betas
+        for state in self.state:
+            for name, tensor in state.items():
+                if name != "hyper":
+                    tensor[k] = 0
+            state.pop("hyper", None)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -49,12 +60,13 @@ class StackedOptimizer:
             state["hyper"] = ((1 - b1).to(p.dtype), b2.to(p.dtype), (1 - b2).to(p.dtype))
         one_minus_b1, b2, one_minus_b2 = state["hyper"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
+        # the order of torch's own Adam (foreach and fused alike), so rounding matches it
         m.lerp_(g, one_minus_b1)
-        v.mul_(b2).add_(g.square().mul_(one_minus_b2))
+        v.mul_(b2).addcmul_(one_minus_b2 * g, g)
         # bias corrections in float64, as torch computes them from Python floats
-        b1, b2_64 = (_per_member(b, p) for b in self.betas)
-        step_size = (_per_member(self.lr, p) / (1 - b1 ** self.steps)).to(p.dtype)
-        denom = v.sqrt().div_((1 - b2_64 ** self.steps).sqrt().to(p.dtype)).add_(EPS)
+        b1, b2_64, steps = (_per_member(b, p) for b in (*self.betas, self.steps))
+        step_size = (_per_member(self.lr, p) / (1 - b1 ** steps)).to(p.dtype)
+        denom = v.sqrt().div_((1 - b2_64 ** steps).sqrt().to(p.dtype)).add_(EPS)
         p.addcdiv_(m * step_size, denom, value=-1.0)
 
     def _rmsprop(self, p: torch.Tensor, g: torch.Tensor, state: dict) -> None:
@@ -67,24 +79,19 @@ class StackedOptimizer:
     def _sgd(self, p: torch.Tensor, g: torch.Tensor, state: dict) -> None:
         p.sub_(_per_member(self.lr, p).to(p.dtype) * g)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"steps": self.steps, "state": [{k: v for k, v in s.items() if k != "hyper"} for s in self.state]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.steps = int(state["steps"])
-        self.state = [{k: v.to(p.device) for k, v in s.items()} for s, p in zip(state["state"], self.params)]
 
     def member_state(self, k: int, template: torch.optim.Optimizer) -> dict[str, Any]:
         """Member k's state in torch.optim's format, shaped by ``template`` (the single run's optimizer)."""
         out = template.state_dict()
-        out["state"] = {i: {"step": torch.tensor(float(self.steps)),
+        out["state"] = {i: {"step": torch.tensor(float(self.steps[k])),
                             **{n: t[k].clone() for n, t in s.items() if n != "hyper"}}
                         for i, s in enumerate(self.state) if s}
         return out
 
     def load_members(self, states: list[dict[str, Any]]) -> None:
         """Stack the members' torch.optim states (from their single-run checkpoints) back."""
-        self.steps = int(float(next(iter(states[0]["state"].values()))["step"])) if states[0]["state"] else 0
+        self.steps = torch.tensor([float(next(iter(s["state"].values()))["step"]) if s["state"] else 0.0
+                                   for s in states], dtype=torch.float64, device=self.lr.device)
         self.state = []
         for i, p in enumerate(self.params):
             per = [s["state"].get(i, {}) for s in states]

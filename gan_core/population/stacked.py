@@ -70,6 +70,12 @@ class Stacked:
             for name, tensor in {**self.params, **self.buffers}.items():
                 tensor.copy_(state[name])
 
+    @torch.no_grad()
+    def set_member(self, k: int, module: nn.Module) -> None:
+        """Slot k takes ``module``'s parameters and buffers (a new member)."""
+        for name, tensor in {**dict(module.named_parameters()), **dict(module.named_buffers())}.items():
+            {**self.params, **self.buffers}[name][k] = tensor.to(self.params[next(iter(self.params))].device)
+
     def member(self, k: int, keys) -> dict[str, torch.Tensor]:
         """Member k's tensors under ``keys`` (a single module's state_dict keys)."""
         both = {**self.params, **self.buffers}

@@ -3,7 +3,8 @@
 Each member has its own G, D, optimizer state, average, draws and batches; the step is
 ``gan_trainer.make_train_step`` itself, run on ``Stacked`` modules, so a member computes what the
 same run alone computes (tests hold it to that). A member whose loss goes NaN or inf is retired
-with its reason while the others go on.
+with its reason while the others go on; ``replace`` puts a new member in a slot (a sweep refills
+the slot of a member it stopped), which then counts its own steps from 0.
 """
 from __future__ import annotations
 
@@ -14,12 +15,11 @@ from typing import Any
 import torch
 
 from .. import checkpoint, loop
-from ..errors import CheckpointError
-from ..data import Batches, load_mnist
+from ..data import Batches, load_mnist, quantize
 from ..draws import Draws, key_for
-from ..gan_trainer import dropout_calls, make_optimizer, make_train_step, set_dropout_calls
+from ..errors import CheckpointError
+from ..gan_trainer import make_optimizer, make_train_step
 from ..metrics.evaluate import evaluate_samples, inception_count, noise_for_evaluation
-from ..data import quantize
 from ..models import LATENT_DIM, Generator, KeyedDropout
 from . import members
 from .optim import StackedOptimizer
@@ -29,28 +29,19 @@ from .stacked import Stacked
 class PopulationTrainer:
     def __init__(self, method, configs: list[dict[str, Any]], device: torch.device):
         members.check_together(method, configs)
-        self.name, self.method, self.configs, self.device = method.name, method, configs, device
+        self.name, self.method, self.configs, self.device = method.name, method, list(configs), device
         self.size = len(configs)
         self.config = members.step_config(method, configs, device)
         seeds = [c["seed"] for c in configs]
-        dropout = max(c["d_dropout"] for c in configs)  # one structure: a member with 0 drops nothing
-        Gs, Ds = [], []
-        for config in configs:  # each member initialized exactly as the run alone would be
-            torch.manual_seed(config["seed"])
-            Gs.append(Generator().to(device))
-            D = method.build_discriminator({**config, "d_dropout": dropout}).to(device)
-            D.seed_dropout(config["seed"])
-            for layer in (m for m in D.modules() if isinstance(m, KeyedDropout)):
-                layer.p.fill_(config["d_dropout"])
-            Ds.append(D)
-        self.G, self.D = Stacked(Gs), Stacked(Ds)
+        self.G, self.D = Stacked([self._build(c)[0] for c in configs]), Stacked([self._build(c)[1] for c in configs])
         self.G.train(), self.D.train()
+        self._rate(max(c["d_dropout"] for c in configs))
         self.d_keys = list(method.build_discriminator(configs[0]).state_dict())  # a single run's D state keys
-        self.g_ema = torch.tensor([c["g_ema"] for c in configs], dtype=torch.float64, device=device)
-        self.G_ema = {k: v.detach().clone() for k, v in self.G.params.items()} if bool((self.g_ema > 0).any()) else None
-        self.ema_updates = 0
-        self.opt_g = self._optimizer(self.G, "lr_g")
-        self.opt_d = self._optimizer(self.D, "lr_d")
+        self.calls_keys = [k for k in self.D.buffers if k.endswith(".calls")]
+        self.g_ema = self._per("g_ema")
+        self.G_ema = {k: v.detach().clone() for k, v in self.G.params.items()}
+        self.ema_updates = torch.zeros(self.size, dtype=torch.float64, device=device)
+        self.opt_g, self.opt_d = self._optimizer(self.G, "lr_g"), self._optimizer(self.D, "lr_d")
         self.batches = Batches(load_mnist("train", device), self.config["batch_size"], seed=seeds)
         self.rng = Draws(key_for(torch.tensor(seeds)).to(device))
         steps_per_epoch = max(1, self.batches.batches_per_epoch // self.config["n_critic"])
@@ -61,27 +52,64 @@ class PopulationTrainer:
         self.alive = torch.ones(self.size, dtype=torch.bool, device=device)
         self.finite = self.alive.clone()  # updated every step without a host sync
         self.deaths: dict[int, str] = {}
-        self.steps = 0
+        self.ages = [0] * self.size  # steps each member has trained
         self._step = make_train_step(method, self.config, self.G, self.D, self.opt_g, self.opt_d, self.batches.next,
                                      lambda n: self.rng.normal(n, LATENT_DIM), self.rng)
 
+    def _build(self, config: dict[str, Any]) -> tuple[Generator, torch.nn.Module]:
+        """A member's G and D, initialized exactly as the run alone would be."""
+        torch.manual_seed(config["seed"])
+        G = Generator().to(self.device)
+        D = self.method.build_discriminator(config).to(self.device)
+        D.seed_dropout(config["seed"])
+        return G, D
+
+    def _rate(self, rate: float) -> None:
+        """Dropout is drawn when any member drops (a member at rate 0 keeps every unit)."""
+        for layer in (m for m in self.D.template.modules() if isinstance(m, KeyedDropout)):
+            layer.rate = max(layer.rate, rate)
+
+    def _per(self, key: str) -> torch.Tensor:
+        return torch.tensor([c[key] for c in self.configs], dtype=torch.float64, device=self.device)
+
     def _optimizer(self, stacked: Stacked, lr_key: str) -> StackedOptimizer:
-        per = lambda key: torch.tensor([c[key] for c in self.configs], dtype=torch.float64, device=self.device)
-        betas = (per("beta1"), per("beta2")) if self.config["optimizer"] == "adam" else None
-        return StackedOptimizer(stacked.parameters(), self.config["optimizer"], per(lr_key), betas)
+        betas = (self._per("beta1"), self._per("beta2")) if self.config["optimizer"] == "adam" else None
+        return StackedOptimizer(stacked.parameters(), self.config["optimizer"], self._per(lr_key), betas)
+
+    def replace(self, k: int, config: dict[str, Any]) -> None:
+        """Member k's slot gets a new member with ``config`` (a resolved config with the same shared settings)."""
+        members.check_together(self.method, [self.configs[0], config])
+        self.configs[k] = config
+        self.config.update(members.step_config(self.method, self.configs, self.device))
+        G, D = self._build(config)
+        self.G.set_member(k, G)
+        self.D.set_member(k, D)
+        self._rate(config["d_dropout"])
+        self.g_ema = self._per("g_ema")
+        with torch.no_grad():
+            for name, p in self.G.params.items():
+                self.G_ema[name][k] = p[k]
+        self.ema_updates[k] = 0
+        betas = (config["beta1"], config["beta2"]) if self.config["optimizer"] == "adam" else None
+        self.opt_g.restart(k, config["lr_g"], betas)
+        self.opt_d.restart(k, config["lr_d"], betas)
+        self.batches.restart(k, config["seed"])
+        self.rng.restart(k, key_for(config["seed"]).to(self.device))
+        self.alive[k] = self.finite[k] = True
+        self.deaths.pop(k, None)
+        self.ages[k] = 0
 
     # --- training ------------------------------------------------------------------
     def step(self) -> dict[str, torch.Tensor]:
         loss_d, loss_g, logs = self._step()
-        if self.G_ema is not None:
-            decay = torch.clamp(self.g_ema, max=(1.0 + self.ema_updates) / (10.0 + self.ema_updates))
-            with torch.no_grad():
-                for name, p in self.G.params.items():
-                    self.G_ema[name].lerp_(p, (1 - decay).to(p.dtype).view(-1, *([1] * (p.dim() - 1))))
-            self.ema_updates += 1
+        decay = torch.minimum(self.g_ema, (1.0 + self.ema_updates) / (10.0 + self.ema_updates))
+        with torch.no_grad():  # a member without averaging keeps decay 0: its "average" is G itself
+            for name, p in self.G.params.items():
+                self.G_ema[name].lerp_(p, (1 - decay).to(p.dtype).view(-1, *([1] * (p.dim() - 1))))
+        self.ema_updates += 1
         self.finite &= torch.isfinite(loss_d) & torch.isfinite(loss_g)
-        self.steps += 1
-        if self.steps % loop.CHECK_EVERY == 0:
+        self.ages = [a + 1 for a in self.ages]
+        if self.ages[0] % loop.CHECK_EVERY == 0:
             self.retire_diverged(loss_d, loss_g)
         keep = self.alive & self.finite
         # retired members' numbers never reach the loop's guard, which would end every member
@@ -91,15 +119,13 @@ class PopulationTrainer:
     def retire_diverged(self, loss_d: torch.Tensor, loss_g: torch.Tensor) -> None:
         """Members whose losses went NaN or inf since the last check end here, each with its reason."""
         for k in torch.nonzero(self.alive & ~self.finite).flatten().tolist():
-            self.deaths[k] = (f"{self.name} member {k} diverged by step {self.steps}: loss_d={float(loss_d[k]):.4g}, "
-                              f"loss_g={float(loss_g[k]):.4g} (NaN or inf)")
+            self.deaths[k] = (f"{self.name} member {k} diverged by step {self.ages[k]}: "
+                              f"loss_d={float(loss_d[k]):.4g}, loss_g={float(loss_g[k]):.4g} (NaN or inf)")
         self.alive &= self.finite
 
     # --- reports -------------------------------------------------------------------
     def served(self) -> dict[str, torch.Tensor]:
         """Each member's served generator (its average where g_ema > 0), stacked."""
-        if self.G_ema is None:
-            return self.G.params
         on = self.g_ema > 0
         return {k: torch.where(on.view(-1, *([1] * (v.dim() - 1))), self.G_ema[k], v) for k, v in self.G.params.items()}
 
@@ -115,17 +141,21 @@ class PopulationTrainer:
         """One report per member; a retired member reports its status and reason instead of metrics."""
         self.retire_diverged(means.get("loss_d", torch.zeros(self.size)), means.get("loss_g", torch.zeros(self.size)))
         tick = time.perf_counter()
-        n_inception = self.n_inception if (final or self.config["inception_every_report"]) else 0
+        done = [final or age >= self.total_steps for age in self.ages]
+        n_inception = self.n_inception if (any(done) or self.config["inception_every_report"]) else 0
         images = self.generate(max(self.config["eval_samples"], n_inception))
+        epochs = self.batches.epochs_done
         out = []
         for k in range(self.size):
             if k in self.deaths:
                 out.append({**timing, "member": k, "status": "diverged", "reason": self.deaths[k]})
                 continue
             evaluated = evaluate_samples(images[k], eval_samples=self.config["eval_samples"],
-                                         inception_samples=n_inception, device=str(self.device))
-            evaluated.update(epoch=self.batches.epochs_done, member=k, status="completed" if final else "running")
-            out.append(loop.merge(evaluated, {key: v[k] for key, v in means.items()}, timing, 0.0))
+                                         inception_samples=n_inception if done[k] else 0, device=str(self.device))
+            evaluated.update(epoch=epochs[k], member=k, member_step=self.ages[k],
+                             status="completed" if done[k] else "running")
+            out.append(loop.merge(evaluated, {key: v[k] for key, v in means.items()}, {**timing, "final": done[k]},
+                                  0.0))
         seconds = time.perf_counter() - tick
         for m in out:
             m["eval_seconds"] = seconds
@@ -143,8 +173,7 @@ class PopulationTrainer:
         """The members' single-run checkpoints, and what the population itself tracks."""
         return {"method": self.name, "config": self.configs[0], "configs": self.configs,
                 "members": [self.member_state(k) for k in range(self.size)],
-                "alive": self.alive.cpu(), "finite": self.finite.cpu(), "deaths": dict(self.deaths),
-                "steps": self.steps}
+                "alive": self.alive.cpu(), "finite": self.finite.cpu(), "deaths": dict(self.deaths)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Stack the members' checkpoints back (a population resumes from its members' files)."""
@@ -154,38 +183,37 @@ class PopulationTrainer:
         stack = lambda tensors: torch.stack([t.to(self.device) for t in tensors])
         with torch.no_grad():
             for name, p in self.G.params.items():
-                raw = [s.get("generator_raw", s["generator"])[name] for s in states]
-                p.copy_(stack(raw))
-                if self.G_ema is not None:
-                    self.G_ema[name].copy_(stack([s["generator"][name] for s in states]))
+                p.copy_(stack([s.get("generator_raw", s["generator"])[name] for s in states]))
+                self.G_ema[name].copy_(stack([s["generator"][name] for s in states]))
+            both = {**self.D.params, **self.D.buffers}
             for name in self.d_keys:
-                target = {**self.D.params, **self.D.buffers}[name]
-                target.copy_(stack([s["discriminator"][name] for s in states]))
-        for opt, key in ((self.opt_g, "opt_g"), (self.opt_d, "opt_d")):
-            opt.load_members([s[key] for s in states])
+                both[name].copy_(stack([s["discriminator"][name] for s in states]))
+            for name in self.calls_keys:
+                both[name].copy_(torch.tensor([int(s["dropout_calls"]) for s in states]))
+        self.opt_g.load_members([s["opt_g"] for s in states])
+        self.opt_d.load_members([s["opt_d"] for s in states])
         self.batches.load_members([s["batches"] for s in states])
-        self.rng.load_state_dict(states[0]["draws"])
-        set_dropout_calls(self.D.template, states[0]["dropout_calls"])
-        self.ema_updates = int(states[0].get("ema_updates", 0))
+        self.rng.load_members([s["draws"] for s in states])
+        self.ema_updates.copy_(torch.tensor([float(s.get("ema_updates", s["step"])) for s in states]))
+        self.ages = [int(s.get("member_step", s["step"])) for s in states]
         self.alive.copy_(torch.as_tensor(state["alive"]))
         self.finite.copy_(torch.as_tensor(state["finite"]))
         self.deaths = {int(k): v for k, v in state["deaths"].items()}
-        self.steps = int(state["steps"])
 
     def member_state(self, k: int) -> dict[str, Any]:
         """Member k in a single run's checkpoint format: best_model, gan sample, the samplers and
         ``gan train --resume`` take it as they take a run's."""
         config = self.configs[k]
         G_k, D_k = Generator(), self.method.build_discriminator(config)
-        served = self.served()
+        calls = int(self.D.buffers[self.calls_keys[0]][k]) if self.calls_keys else 0
         state = {"method": self.name, "config": config,
-                 "generator": {n: t[k].detach().clone() for n, t in served.items()},
+                 "generator": {n: t[k].detach().clone() for n, t in self.served().items()},
                  "discriminator": self.D.member(k, self.d_keys),
                  "opt_g": self.opt_g.member_state(k, make_optimizer(G_k.parameters(), config, config["lr_g"])),
                  "opt_d": self.opt_d.member_state(k, make_optimizer(D_k.parameters(), config, config["lr_d"])),
-                 "batches": self.batches.state_dict(member=k), "draws": self.rng.state_dict(),
-                 "dropout_calls": dropout_calls(self.D.template), "rng": checkpoint.rng_state(self.device)}
+                 "batches": self.batches.state_dict(member=k), "draws": self.rng.state_dict(member=k),
+                 "dropout_calls": calls, "member_step": self.ages[k], "rng": checkpoint.rng_state(self.device)}
         if config["g_ema"] > 0:
             state.update(generator_raw={n: t[k].detach().clone() for n, t in self.G.params.items()},
-                         ema_updates=self.ema_updates)
+                         ema_updates=int(self.ema_updates[k]))
         return state
