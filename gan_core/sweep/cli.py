@@ -5,10 +5,14 @@ import argparse
 import math
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
-from .. import search_space as spaces
+from .. import registry, search_space as spaces, tracking
+from ..data import quantize
 from ..errors import ConfigError, UserError
+from ..gan_model import best_model
+from ..images import save_grid
 from ..sampling.jobs import JOBS
 from .driver import run_sweep
 from .results import SweepResult, fmt
@@ -51,6 +55,9 @@ def parser(description: str) -> argparse.ArgumentParser:
                    help="ASHA keeps the best 1/reduction at each rung (default 3, smoke 2)")
     p.add_argument("--base", help="sampler sweeps: the GAN run to sample from (run id, method name "
                                   "for its champion, or checkpoint path)")
+    p.add_argument("--finalists", type=int, default=3,
+                   help="completed trials (best by the metric) scored with Inception fid after the study, "
+                        "once, to rank the champion (default 3; 0: none)")
     return p
 
 
@@ -65,7 +72,8 @@ def sweep_options(args: argparse.Namespace) -> dict[str, Any]:
                 else _env_float("GAN_CPUS_PER_TRIAL"),
                 gpus_per_trial=args.gpus_per_trial if args.gpus_per_trial is not None
                 else _env_float("GAN_GPUS_PER_TRIAL"),
-                base=args.base, grace_period=args.asha_grace, reduction_factor=args.asha_reduction)
+                base=args.base, grace_period=args.asha_grace, reduction_factor=args.asha_reduction,
+                finalists=args.finalists)
 
 
 def exit_on_user_error(call):
@@ -93,7 +101,22 @@ def main(method: str, study: str, description: str, argv: list[str] | None = Non
     if result.best:
         print(f"best: run {result.best['run_id']} {result.best['metric']}={result.best[result.best['metric']]:.3f}; "
               f"{result.champion}")
+        print(where_to_look(method, result, args.tracking_uri))
     return result
+
+
+def where_to_look(method: str, result: SweepResult, tracking_uri: str | None) -> str:
+    """The champion's sample grid as a file, and the command that opens the MLflow UI on the study."""
+    uri = tracking.normalize_uri(tracking_uri) if tracking_uri else tracking.default_tracking_uri()
+    grid = Path("runs") / f"{result.name}-champion.png"
+    if "base" not in registry.get(method).schema:  # a GAN study: draw its champion
+        model = best_model(method, tracking_uri=uri)
+        save_grid(quantize(model.sample(64, seed=0)).view(64, 784), grid)
+        lines = [f"champion's samples: {grid.resolve()}"]
+    else:
+        lines = []
+    return "\n".join(lines + [f"compare the runs: mlflow ui --backend-store-uri {uri}  (then open "
+                              f"http://127.0.0.1:5000, experiment {method!r})"])
 
 
 def compare(method_names: list[str], study: str, description: str, argv: list[str] | None = None,

@@ -6,9 +6,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .. import presets, registry, search_space as spaces, tracking
 from ..errors import ConfigError
 from ..gan_model import load_base
+from ..metrics.evaluate import inception_count
 from .ray_session import latest_experiment
 
 METRICS = ("fid_mnist", "fid")
@@ -33,6 +36,7 @@ class SweepOptions:
     base: str | None = None
     grace_period: int = 1
     reduction_factor: float | None = None
+    finalists: int = 3
     verbose: int = 1
 
     def check(self) -> None:
@@ -44,6 +48,7 @@ class SweepOptions:
         at_least("max_epochs", self.max_epochs, 1)
         at_least("max_concurrent", self.max_concurrent, 1)
         at_least("max_failures", self.max_failures, 0)
+        at_least("finalists", self.finalists, 0)
         at_least("seed", self.seed, 0)
         at_least("gpus_per_trial", self.gpus_per_trial, 0, "a number")
         if self.cpus_per_trial is not None and not self.cpus_per_trial > 0:
@@ -74,6 +79,7 @@ class SweepPlan:
     base_state: dict[str, Any] | None = None      # a sampler job's GAN run, shipped once to the trials
     points: list[dict] = field(default_factory=list)
     name: str = ""
+    finalist_samples: int = 0                     # Inception samples per finalist after the study (0: none)
 
     def parent_params(self, resources: dict[str, float]) -> dict[str, Any]:
         o = self.options
@@ -92,9 +98,16 @@ def storage_uri(path: str | None) -> str:
 def first_trials(job, space: spaces.SearchSpace, fixed: dict[str, Any],
                  points: list[dict] | None) -> list[dict]:
     """The study's first trials on the searched keys: by default the method's seed preset (else its
-    defaults), so a study starts from the hand-tuned baseline; a given point fills the rest from it."""
+    defaults), so a study starts from the hand-tuned baseline; a given point fills the rest from it.
+    A space that leaves the seed out (a narrowed study) starts from Optuna's own proposals instead."""
     seed = job.resolve({**fixed, **presets.seed_point(job.name)})
     seed_point = {k: seed[k] for k in space.search}
+    if points is None:
+        outside = [k for k, v in seed_point.items() if not spaces.contains(space.search[k], v)]
+        if outside:
+            print(f"{space.source}: the seed's {outside[0]}={seed_point[outside[0]]!r} lies outside the space; "
+                  f"the study starts from Optuna's proposals")
+            return []
     out = [{**seed_point, **{k: v for k, v in p.items() if k in space.search}} for p in points or [{}]]
     for point in out:
         for key, value in point.items():
@@ -125,6 +138,12 @@ def make_plan(method: str, study: str, options: SweepOptions, space: spaces.Sear
         base_run, base_state = load_base(options.base, uri)
         fixed["base"] = base_run or str(Path(options.base).resolve())
     resolved = job.resolve(fixed)
+    finalist_samples = 0
+    if options.metric != "fid" and "inception_samples" in job.schema:
+        # Inception for the finalists only, once, after the study; trials train without it
+        finalist_samples = inception_count(resolved, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+        fixed["inception_samples"] = 0
+        resolved = job.resolve(fixed)
     reduction = options.reduction_factor if options.reduction_factor is not None else (2 if options.smoke else 3)
     max_t = job.planned_reports(resolved)
     if options.early_stopping and not 1 <= options.grace_period <= max_t:
@@ -137,4 +156,4 @@ def make_plan(method: str, study: str, options: SweepOptions, space: spaces.Sear
     points = first_trials(job, space, fixed, points_to_evaluate)
     name = restore_from[1] if restore_from else f"{study}-{time.strftime('%Y%m%d-%H%M%S')}"
     return SweepPlan(method, study, options, space, job, fixed, resolved, uri, storage, max_t, reduction,
-                     restore_from, base_state, points, name)
+                     restore_from, base_state, points, name, finalist_samples)

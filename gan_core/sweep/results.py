@@ -8,6 +8,7 @@ from typing import Any
 from .. import ranking, tracking
 from ..loop import Diverged
 from . import optuna_search
+from .finalists import score_finalists
 
 TABLE = ["trial_id", "status", "reports", "fid_mnist", "fid", "precision", "recall", "inception_samples"]
 
@@ -59,7 +60,13 @@ def finish(plan, grid, sweep_run: tracking.SweepRun) -> SweepResult:
     metric = plan.options.metric
     result = SweepResult(plan.method, plan.name, metric, rows=rows_of(grid), experiment_path=grid.experiment_path)
     result.rows.sort(key=lambda row: (row["status"] != "completed", row.get(metric, math.inf)))
-    ranked, used = ranking.rank(tracking.finished_runs(plan.method, plan.uri, sweep=plan.name), "fid")
+    runs = tracking.finished_runs(plan.method, plan.uri, sweep=plan.name)
+    if plan.finalist_samples and plan.options.finalists:
+        scored = score_finalists(runs, metric=metric, count=plan.options.finalists, samples=plan.finalist_samples,
+                                 uri=plan.uri, base=plan.base_state)
+        print(f"Inception fid of the {len(scored)} finalist(s) on {plan.finalist_samples} samples each: logged")
+        runs = tracking.finished_runs(plan.method, plan.uri, sweep=plan.name)
+    ranked, used = ranking.rank(runs, "fid")
     if ranked:
         best = ranked[0]
         result.best = {"run_id": best.run_id, "metric": used, used: best.metrics[used],

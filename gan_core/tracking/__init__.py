@@ -16,12 +16,13 @@ their tags, so a resumed sweep continues its runs instead of duplicating them.
 """
 from ..errors import ModelNotFoundError, TrackingUnavailableError
 from ..ranking import RunRecord
-from .runs import best_linked_run, download_checkpoint, finished_runs, promote_champion, record_sampler, run_record
+from .runs import (best_linked_run, download_checkpoint, finished_runs, log_metrics, promote_champion,
+                   record_sampler, run_record)
 from .store import (CHAMPION, CHECKPOINT_ARTIFACT, GENERATOR_RUN, SAMPLES_KEY, check_reachable, client,
                     default_tracking_uri, normalize_uri, numeric_metrics)
 from .sweep_run import SweepRun
 
 __all__ = ["ModelNotFoundError", "TrackingUnavailableError", "RunRecord", "SweepRun", "client",
            "default_tracking_uri", "normalize_uri", "check_reachable", "finished_runs", "run_record",
-           "download_checkpoint", "promote_champion", "record_sampler", "best_linked_run", "numeric_metrics",
+           "download_checkpoint", "log_metrics", "promote_champion", "record_sampler", "best_linked_run", "numeric_metrics",
            "CHAMPION", "CHECKPOINT_ARTIFACT", "GENERATOR_RUN", "SAMPLES_KEY"]

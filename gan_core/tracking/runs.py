@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 from .. import ranking
 from ..errors import ModelNotFoundError
 from ..ranking import RunRecord
-from .store import CHAMPION, CHECKPOINT_ARTIFACT, GENERATOR_RUN, check_reachable, client, normalize_uri
+from .store import (CHAMPION, CHECKPOINT_ARTIFACT, GENERATOR_RUN, check_reachable, client, normalize_uri,
+                    numeric_metrics)
 
 
 def _record(run) -> RunRecord:
@@ -30,6 +32,14 @@ def finished_runs(method: str, uri: str | None = None, *, sweep: str | None = No
     if sweep:
         query += f" and tags.sweep = '{sweep}'"
     return [_record(r) for r in c.search_runs([exp.experiment_id], filter_string=query, max_results=10_000)]
+
+
+def log_metrics(run_id: str, metrics: dict[str, float], *, step: int, uri: str | None = None) -> None:
+    """Numbers computed after a run ended (the finalists' Inception scores), at its last step."""
+    from mlflow.entities import Metric  # deferred with MLflow itself (start-up time)
+
+    now = int(time.time() * 1000)
+    client(uri).log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v in numeric_metrics(metrics).items()])
 
 
 def download_checkpoint(run_id: str, uri: str | None = None) -> Path:
