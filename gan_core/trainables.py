@@ -6,10 +6,13 @@ metrics and a checkpoint folder holding checkpoint.pt and samples.png.
 """
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
 from . import checkpoint, loop, registry
+from .device import pick_device
+from .population.serve import serve
 from .gan_model import load_base
 from .images import save_grid
 
@@ -53,11 +56,43 @@ def _make(method: str):
     return trainable
 
 
+def population(config: dict) -> None:
+    """Ray Tune trainable of a population sweep: ``config["slots"]`` member slots of ``config["method"]``,
+    fed and judged by the sweep's coordinator actor (``config["coordinator"]``); checkpoints hold
+    every member's single-run checkpoint, so a killed population resumes with each member where it was."""
+    import ray  # deferred: importing Ray costs seconds, and only trials running under Tune need it
+    from ray import tune
+
+    coordinator, name = ray.get_actor(config["coordinator"]), config["population"]
+    resume = None
+    found = tune.get_checkpoint()
+    if found is not None:
+        with found.as_directory() as folder:
+            resume = {**json.loads((Path(folder) / "population.json").read_text()),
+                      "members": [checkpoint.load(Path(folder) / f"{k:03d}.pt") for k in range(config["slots"])]}
+
+    def save(state: dict) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            for k, member in enumerate(state["members"]):
+                checkpoint.save(member, Path(folder) / f"{k:03d}.pt")
+            small = {k: v.tolist() if hasattr(v, "tolist") else v for k, v in state.items() if k != "members"}
+            (Path(folder) / "population.json").write_text(json.dumps(small))
+            tune.report({"members_active": sum(state["active"]), "ids": ",".join(state["ids"])},
+                        checkpoint=tune.Checkpoint.from_directory(folder))
+
+    method = registry.get(config["method"])
+    served = serve(method, pick_device(config["device"]), slots=config["slots"],
+                   take=lambda signature, count: ray.get(coordinator.take.remote(name, signature, count)),
+                   judge=lambda reports: ray.get(coordinator.judge.remote(name, reports)),
+                   save=save, resume=resume)
+    tune.report({"members_active": 0, "served": served})
+
+
 # trainables.vanilla, trainables.san, ..., trainables.drs: one per registered method or sampler job,
 # so a new one needs no edit here.
 _TRAINABLES = {name: _make(name) for name in registry.names()}
 globals().update(_TRAINABLES)
-__all__ = [*_TRAINABLES, "get"]
+__all__ = [*_TRAINABLES, "get", "population"]
 
 
 def get(method: str):

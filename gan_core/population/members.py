@@ -70,3 +70,8 @@ def step_config(method, configs: list[dict[str, Any]], device: torch.device) -> 
         if any(v != values[0] for v in values) and key != "seed":
             out[key] = torch.tensor(values, dtype=torch.float32, device=device)
     return out
+
+
+def signature_text(method, config: dict[str, Any]) -> str:
+    """The signature of a config not yet resolved, as text (what a population sweep groups members by)."""
+    return repr(signature(method, method.resolve(config)))

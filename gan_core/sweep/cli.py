@@ -55,6 +55,11 @@ def parser(description: str) -> argparse.ArgumentParser:
                    help="ASHA keeps the best 1/reduction at each rung (default 3, smoke 2)")
     p.add_argument("--base", help="sampler sweeps: the GAN run to sample from (run id, method name "
                                   "for its champion, or checkpoint path)")
+    p.add_argument("--population", type=int, metavar="K",
+                   help="train the trials K at a time in one process per device (a population), each member "
+                        "proposed by Optuna and judged by ASHA as its own trial")
+    p.add_argument("--populations", type=int, metavar="N",
+                   help="populations at once (default: one per GPU of the cluster, else 1)")
     p.add_argument("--finalists", type=int, default=3,
                    help="completed trials (best by the metric) scored with Inception fid after the study, "
                         "once, to rank the champion (default 3; 0: none)")
@@ -73,7 +78,7 @@ def sweep_options(args: argparse.Namespace) -> dict[str, Any]:
                 gpus_per_trial=args.gpus_per_trial if args.gpus_per_trial is not None
                 else _env_float("GAN_GPUS_PER_TRIAL"),
                 base=args.base, grace_period=args.asha_grace, reduction_factor=args.asha_reduction,
-                finalists=args.finalists)
+                finalists=args.finalists, population=args.population, populations=args.populations)
 
 
 def exit_on_user_error(call):

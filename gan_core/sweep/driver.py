@@ -10,6 +10,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from .. import search_space as spaces, tracking, trainables
 from . import optuna_search, ray_session
 from .plan import SweepOptions, SweepPlan, make_plan
+from .population_driver import run_population_sweep
 from .results import SweepResult, finish
 from .tune_callback import MlflowTracker
 
@@ -47,6 +48,8 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
     if unknown:
         raise TypeError(f"run_sweep got unknown options {unknown}")
     plan = make_plan(method, study, SweepOptions(**options), space, points_to_evaluate)
+    if plan.options.population is not None:
+        return run_population_sweep(plan, callbacks or [])
 
     ray_session.init_ray()
     resources = ray_session.trial_resources(plan.space.resources, plan.options.cpus_per_trial,

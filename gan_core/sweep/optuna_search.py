@@ -5,8 +5,12 @@ import math
 import warnings
 from typing import Any
 
+from pathlib import Path
+
 import optuna
 import optuna.distributions as dist
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
 from optuna.visualization import matplotlib as ovm
 from ray.tune.search.optuna import OptunaSearch
 
@@ -39,6 +43,12 @@ def searcher(space: SearchSpace, metric: str, *, seed: int, study_name: str,
                         sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=True))
 
 
+def study_figures(folder, study_name: str) -> dict[str, Any]:
+    """The plots of a population sweep's own study (its journal in ``folder``)."""
+    storage = JournalStorage(JournalFileBackend(str(Path(folder) / "optuna.journal")))
+    return plots(optuna.load_study(study_name=study_name, storage=storage))
+
+
 def figures(space: SearchSpace, rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
     """Importance, parallel-coordinate and history plots of the sweep, rebuilt as an Optuna
     study from the trials' configs and last reported values (public API only)."""
@@ -53,12 +63,18 @@ def figures(space: SearchSpace, rows: list[dict[str, Any]], metric: str) -> dict
         study.add_trial(optuna.trial.create_trial(
             params=params, distributions=dists, value=row[metric] if state.name == "COMPLETE" else None,
             intermediate_values={row["reports"]: row[metric]}, state=state))
+    return plots(study)
+
+
+PLOTS = {"importance": ovm.plot_param_importances, "parallel_coordinate": ovm.plot_parallel_coordinate,
+         "history": ovm.plot_optimization_history}
+
+
+def plots(study: optuna.Study) -> dict[str, Any]:
     out = {}
-    plots = {"importance": ovm.plot_param_importances, "parallel_coordinate": ovm.plot_parallel_coordinate,
-             "history": ovm.plot_optimization_history}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name, plot in plots.items():
+        for name, plot in PLOTS.items():
             try:
                 out[name] = plot(study).figure
             except Exception as err:  # e.g. importance needs two completed trials

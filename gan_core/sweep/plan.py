@@ -12,6 +12,7 @@ from .. import presets, registry, search_space as spaces, tracking
 from ..errors import ConfigError
 from ..gan_model import load_base
 from ..metrics.evaluate import inception_count
+from ..population.members import check_method
 from .ray_session import latest_experiment
 
 METRICS = ("fid_mnist", "fid")
@@ -37,6 +38,8 @@ class SweepOptions:
     grace_period: int = 1
     reduction_factor: float | None = None
     finalists: int = 3
+    population: int | None = None    # members per population (a population sweep); None: one trial a process
+    populations: int | None = None   # populations at once (default: one per GPU, else 1)
     verbose: int = 1
 
     def check(self) -> None:
@@ -49,6 +52,8 @@ class SweepOptions:
         at_least("max_concurrent", self.max_concurrent, 1)
         at_least("max_failures", self.max_failures, 0)
         at_least("finalists", self.finalists, 0)
+        at_least("population", self.population, 1)
+        at_least("populations", self.populations, 1)
         at_least("seed", self.seed, 0)
         at_least("gpus_per_trial", self.gpus_per_trial, 0, "a number")
         if self.cpus_per_trial is not None and not self.cpus_per_trial > 0:
@@ -123,6 +128,9 @@ def make_plan(method: str, study: str, options: SweepOptions, space: spaces.Sear
     options.check()
     space = space or spaces.load(method)
     job = registry.get(method)
+    if options.population is not None:
+        check_method(job)  # a sampler job, or a method populations refuse, said in one line
+
     fixed = space.fixed_config(smoke=options.smoke)
     if options.max_epochs is not None and "epochs" in job.schema:  # sampler jobs have no epochs
         fixed["epochs"] = options.max_epochs

@@ -57,8 +57,23 @@ def rows_of(grid) -> list[dict[str, Any]]:
 def finish(plan, grid, sweep_run: tracking.SweepRun) -> SweepResult:
     """Rank the sweep's finished runs, promote the champion (or record the best sampler on its
     GAN run), log Optuna's plots and the table to the parent run, and close it."""
+    result = SweepResult(plan.method, plan.name, plan.options.metric, rows=rows_of(grid),
+                         experiment_path=grid.experiment_path)
+    return close(plan, result, sweep_run, optuna_search.figures(plan.space, result.rows, plan.options.metric))
+
+
+def finish_members(plan, records: list[dict[str, Any]], sweep_run: tracking.SweepRun, experiment_path: str,
+                   folder) -> SweepResult:
+    """The same for a population sweep, whose rows are its members and whose Optuna study is real."""
+    rows = [{"trial_id": r["member_id"], "status": r["status"], "reports": len(r["values"]), "config": r["config"],
+             "population": r["population"], **({plan.options.metric: r["values"][-1]} if r["values"] else {})}
+            for r in records]
+    result = SweepResult(plan.method, plan.name, plan.options.metric, rows=rows, experiment_path=experiment_path)
+    return close(plan, result, sweep_run, optuna_search.study_figures(folder, plan.name))
+
+
+def close(plan, result: SweepResult, sweep_run: tracking.SweepRun, figures: dict[str, Any]) -> SweepResult:
     metric = plan.options.metric
-    result = SweepResult(plan.method, plan.name, metric, rows=rows_of(grid), experiment_path=grid.experiment_path)
     result.rows.sort(key=lambda row: (row["status"] != "completed", row.get(metric, math.inf)))
     runs = tracking.finished_runs(plan.method, plan.uri, sweep=plan.name)
     if plan.finalist_samples and plan.options.finalists:
@@ -66,6 +81,10 @@ def finish(plan, grid, sweep_run: tracking.SweepRun) -> SweepResult:
                                  uri=plan.uri, base=plan.base_state)
         print(f"Inception fid of the {len(scored)} finalist(s) on {plan.finalist_samples} samples each: logged")
         runs = tracking.finished_runs(plan.method, plan.uri, sweep=plan.name)
+        by_trial = {r.tags.get("trial_id"): r.metrics for r in runs if r.run_id in scored}
+        for row in result.rows:  # the table shows the finalists' Inception numbers too
+            row.update({k: v for k, v in by_trial.get(str(row["trial_id"]), {}).items()
+                        if k in ("fid", "precision", "recall", "inception_samples")})
     ranked, used = ranking.rank(runs, "fid")
     if ranked:
         best = ranked[0]
@@ -79,7 +98,7 @@ def finish(plan, grid, sweep_run: tracking.SweepRun) -> SweepResult:
         else:
             promoted, version = tracking.promote_champion(plan.method, best, used, plan.uri)
             result.champion = f"gan-{plan.method} v{version}" + (" (new champion)" if promoted else " (champion kept)")
-    sweep_run.log_figures(optuna_search.figures(plan.space, result.rows, metric))
+    sweep_run.log_figures(figures)
     sweep_run.log_table("trials.md", result.table())
     sweep_run.finish({k: v for k, v in (result.best or {}).items() if isinstance(v, float)})
     return result

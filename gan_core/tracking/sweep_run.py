@@ -65,7 +65,11 @@ class SweepRun:
         from PIL import Image  # deferred: only the driver logs images
 
         with Image.open(image_path) as image:
-            client(self.uri).log_image(run_id, image.copy(), key=SAMPLES_KEY, step=step)
+            self.log_image(run_id, image.copy(), step)
+
+    def log_image(self, run_id: str, image, step: int) -> None:
+        """A sample grid under the key ``samples``: the UI's step slider pages through training."""
+        client(self.uri).log_image(run_id, image, key=SAMPLES_KEY, step=step)
 
     def log_checkpoint(self, run_id: str, folder: str | Path) -> None:
         client(self.uri).log_artifacts(run_id, str(folder), CHECKPOINT_ARTIFACT)

@@ -1,0 +1,89 @@
+"""The coordinator of a population sweep: a Ray actor that feeds members to the populations, judges each
+report (MemberSearch), and writes every member's MLflow child run: all writes from this one process."""
+from __future__ import annotations
+
+import io
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from .. import checkpoint, tracking
+from .member_search import MemberSearch
+
+
+class Coordinator:
+    """Built inside its actor process from picklable pieces: the search's options, the sweep's parent run,
+    the method (it resolves members' configs), and after a resume the members the populations hold."""
+
+    def __init__(self, search_options: dict[str, Any], sweep_run: tracking.SweepRun, method,
+                 held: set[str] | None = None):
+        self.search, self.sweep_run, self.resolve = MemberSearch(**search_options), sweep_run, method.resolve
+        self.runs: dict[str, str] = {}
+        if held is not None:  # a resumed sweep: members no population holds start over
+            self.search.release(held)
+
+    def _run(self, member_id: str) -> str:
+        if member_id not in self.runs:
+            record = self.search.records[member_id]
+            self.runs[member_id] = self.sweep_run.trial_run(member_id, {**record.config,
+                                                                       "population": record.population})
+        return self.runs[member_id]
+
+    def _offer(self, population: str, signature: str | None) -> tuple[str, dict] | None:
+        record = self.search.take(population, signature)
+        if record is None:
+            return None
+        self._run(record.member_id)
+        return record.member_id, self.resolve(record.config)
+
+    def take(self, population: str, signature: str | None, count: int) -> list[tuple[str, dict]]:
+        """Up to ``count`` members that share one signature (``signature``, or the first one's)."""
+        first = self._offer(population, signature)
+        if first is None:
+            return []
+        group, signature = [first], self.search.records[first[0]].signature
+        while len(group) < count and (offer := self._offer(population, signature)) is not None:
+            group.append(offer)
+        return group
+
+    def judge(self, population: str, reports: list[dict[str, Any]]) -> dict[str, tuple[str, Any]]:
+        """Log each member's report and decide: continue, or stop with a replacement for its slot."""
+        decisions = {}
+        for report in reports:
+            member_id, metrics = report["member_id"], report["metrics"]
+            run_id, record = self._run(member_id), self.search.records[member_id]
+            step = int(metrics.get("member_step", 0))
+            if report["index"] > len(record.values):  # not a report replayed after a resume
+                self.sweep_run.log_report(run_id, {**metrics, "step": step, "training_iteration": report["index"]})
+                with Image.open(io.BytesIO(report["grid"])) as image:
+                    self.sweep_run.log_image(run_id, image.copy(), step)
+            action = self._decide(member_id, run_id, record, report, metrics)
+            replacement = self._offer(population, record.signature) if action == "stop" else None
+            decisions[member_id] = (action, replacement)
+        return decisions
+
+    def _decide(self, member_id, run_id, record, report, metrics) -> str:
+        if metrics.get("status") == "diverged":
+            self.search.end(member_id, "diverged")
+            self.sweep_run.end_trial(run_id, "diverged", metrics.get("reason", "NaN or inf"))
+            return "stop"
+        value = metrics.get(self.search.metric, math.nan)
+        final = bool(metrics.get("final"))
+        action = self.search.report(member_id, value, final=final, index=report["index"])
+        if final:
+            with tempfile.TemporaryDirectory() as folder:
+                checkpoint.save({**report["state"], "step": int(metrics["member_step"])},
+                                Path(folder) / checkpoint.FILE)
+                self.sweep_run.log_checkpoint(run_id, folder)
+            self.sweep_run.end_trial(run_id, "completed", "reached its budget")
+        elif action == "stop" and record.status == "pruned":
+            self.sweep_run.end_trial(run_id, "pruned", f"stopped early by ASHA after report {report['index']} "
+                                                       f"({self.search.metric}={value:.4g})")
+        return action
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every member's record, for the sweep's table."""
+        return [dict(vars(r), run_id=self.runs.get(r.member_id, "")) for r in self.search.records.values()]
