@@ -194,8 +194,9 @@ class PopulationTrainer:
         self.opt_d.load_members([s["opt_d"] for s in states])
         self.batches.load_members([s["batches"] for s in states])
         self.rng.load_members([s["draws"] for s in states])
-        self.ema_updates.copy_(torch.tensor([float(s.get("ema_updates", s["step"])) for s in states]))
-        self.ages = [int(s.get("member_step", s["step"])) for s in states]
+        ages = [int(s.get("member_step", s.get("step", 0))) for s in states]
+        self.ema_updates.copy_(torch.tensor([float(s.get("ema_updates", age)) for s, age in zip(states, ages)]))
+        self.ages = ages
         self.alive.copy_(torch.as_tensor(state["alive"]))
         self.finite.copy_(torch.as_tensor(state["finite"]))
         self.deaths = {int(k): v for k, v in state["deaths"].items()}

@@ -11,7 +11,7 @@ from typing import Any
 from PIL import Image
 
 from .. import checkpoint, tracking
-from .member_search import MemberSearch
+from .member_search import ENDED, MemberSearch
 
 
 class Coordinator:
@@ -83,6 +83,15 @@ class Coordinator:
             self.sweep_run.end_trial(run_id, "pruned", f"stopped early by ASHA after report {report['index']} "
                                                        f"({self.search.metric}={value:.4g})")
         return action
+
+    def fail_unfinished(self, reason: str) -> list[str]:
+        """After the populations: members still unfinished (their population failed) end as failed."""
+        left = [r.member_id for r in self.search.records.values() if r.status not in ENDED]
+        for member_id in left:
+            if member_id in self.runs:
+                self.sweep_run.end_trial(self.runs[member_id], "failed", reason)
+            self.search.end(member_id, "failed")
+        return left
 
     def records(self) -> list[dict[str, Any]]:
         """Every member's record, for the sweep's table."""

@@ -74,6 +74,12 @@ def run_population_sweep(plan: SweepPlan, callbacks: list) -> SweepResult:
                                       callbacks=callbacks, failure_config=tune.FailureConfig(max_failures=o.max_failures),
                                       checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
     grid = tuner.fit()
+    errors = [f"{type(r.error).__name__}: {str(r.error).strip().splitlines()[-1][:200]}" for r in grid if r.error]
+    left = ray.get(coordinator.fail_unfinished.remote(
+        "its population failed: " + (errors[0] if errors else "it ended before training this member")))
+    if left:
+        print(f"{len(left)} member(s) not trained because their population failed ({errors[0] if errors else ''}); "
+              f"they end as failed")
     records = ray.get(coordinator.records.remote())
     ray.shutdown()
     return finish_members(plan, records, sweep_run, grid.experiment_path, coordinator_folder(plan))
