@@ -101,6 +101,21 @@ def rank_agreement(full: dict, report: int) -> float:
     return float(spearmanr(*zip(*pairs)).statistic) if len(pairs) > 2 else math.nan
 
 
+def summarize_members(name: str, uri: str, wall_s: float) -> dict:
+    """A population sweep's members, read back from its MLflow store (they report to the coordinator)."""
+    from mlflow import MlflowClient
+
+    c = MlflowClient(uri)
+    runs = c.search_runs([c.get_experiment_by_name("vanilla").experiment_id], "tags.role = 'trial'")
+    done = [r for r in runs if r.data.tags.get("status") == "completed"]
+    fids = [m.value for r in runs for m in c.get_metric_history(r.info.run_id, "fid_mnist")]
+    return {"name": name, "wall_s": wall_s, "trials": len(runs), "completed": len(done),
+            "trial_epochs": sum(r.data.metrics.get("epoch", 0.0) for r in runs),
+            "reports": sum(len(c.get_metric_history(r.info.run_id, "fid_mnist")) for r in runs),
+            "best_final": min((r.data.metrics["fid_mnist"] for r in done), default=math.nan),
+            "best_any": min(fids, default=math.nan)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=16)
@@ -110,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="Optuna's TPE seed, the same for both sweeps")
     parser.add_argument("--asha-grace", type=int, default=1, help="reports before ASHA's first rung")
     parser.add_argument("--asha-reduction", type=float, default=4, help="ASHA's reduction factor")
+    parser.add_argument("--population", type=int, default=4,
+                        help="a third sweep with the trials packed K at a time in one process (0: none)")
     parser.add_argument("--tiny", action="store_true", help="2 trials, 20 steps, a report every 10 (CI)")
     args = parser.parse_args(argv)
     if args.tiny:
@@ -155,6 +172,21 @@ def main(argv: list[str] | None = None) -> int:
         summaries.append(s)
         print(f"  {name}: {s['trials']} trials, {s['completed']} reached the cap, {s['trial_epochs']:.2f} "
               f"trial-epochs, {s['wall_s']:.0f} s, best fid_mnist {s['best_final']:.2f}", flush=True)
+    packed = None
+    if args.population:  # the same ASHA sweep, its trials trained K at a time in one process
+        tick = time.time()
+        try:
+            uri = f"sqlite:///{work.name}/mlflow-packed.db"
+            run_sweep("vanilla", study="bench-eff-packed", space=space, num_samples=args.trials, seed=args.seed,
+                      tracking_uri=uri, storage_path=f"{work.name}/ray_results", population=args.population,
+                      populations=1, cpus_per_trial=2, grace_period=args.asha_grace,
+                      reduction_factor=args.asha_reduction, verbose=0)
+            packed = summarize_members(f"ASHA, population {args.population}", uri, time.time() - tick)
+            print(f"  {packed['name']}: {packed['trials']} members, {packed['completed']} reached the cap, "
+                  f"{packed['trial_epochs']:.2f} trial-epochs, {packed['wall_s']:.0f} s, best fid_mnist "
+                  f"{packed['best_final']:.2f}", flush=True)
+        except Exception as err:
+            errors.append(f"packed: {type(err).__name__}: {err}")
     import ray
     ray.shutdown()
     work.cleanup()
@@ -164,9 +196,17 @@ def main(argv: list[str] | None = None) -> int:
     asha, full = summaries
     rows = [[s["name"], s["trials"], s["completed"], s["reports"], s["trial_steps"], f"{s['trial_epochs']:.2f}",
              f"{s['wall_s']:.0f}", f"{s['best_final']:.2f}", f"{s['best_any']:.2f}"] for s in summaries]
+    if packed is not None:
+        rows.append([packed["name"], packed["trials"], packed["completed"], packed["reports"], "",
+                     f"{packed['trial_epochs']:.2f}", f"{packed['wall_s']:.0f}", f"{packed['best_final']:.2f}",
+                     f"{packed['best_any']:.2f}"])
     print()
     print(_common.table(["sweep", "trials", "reached cap", "reports", "trial-steps", "trial-epochs", "wall s",
                          "best fid_mnist (at cap)", "best fid_mnist (any report)"], rows))
+    if packed is not None:
+        print(f"population row: the ASHA sweep's trials packed {args.population} at a time into one process "
+              f"(members judged per member by the same ASHA rule); wall time packed / per-trial ASHA: "
+              f"{packed['wall_s'] / asha['wall_s']:.2f}")
     print("\nper config, best full-budget first: fid_mnist in the full sweep at ASHA's rungs and at the cap; "
           "reports ASHA gave it")
     print(_common.table(["config", *(f"full @{r}" for r in at_rungs), "full @cap", "ASHA reports",

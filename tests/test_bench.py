@@ -27,7 +27,7 @@ EXPECTED = {
                           "MLflow metrics (log_batch)", "reporting / training", "target: reporting < 10%"],
     "sweep_efficiency.py": ["trial-epochs", "best fid_mnist (at cap)", "compute ratio (ASHA / no early stopping)",
                             "best fid_mnist gap", "same configs tried by both sweeps: yes",
-                            "rank agreement with the cap"],
+                            "rank agreement with the cap", "population row: the ASHA sweep's trials packed"],
 }
 GPU_LINE = {"train_throughput.py": "CUDA rows were not measured", "eval_throughput.py": "GPU: not measured",
             "memory.py": "GPU: not measured", "population.py": "CUDA rows were not measured"}
