@@ -5,7 +5,6 @@ TORCH_HOME); when they are absent and cannot be downloaded the error says so.
 """
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,7 +38,3 @@ def load(device: str = "cpu") -> torch.nn.Module:
             f"({type(err).__name__}); set TORCH_HOME to a folder holding hub/checkpoints/{WEIGHTS_FILE}"
         ) from None
     return model.eval().requires_grad_(False).to(device)
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
