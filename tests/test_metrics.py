@@ -8,9 +8,11 @@ from pytorch_fid.fid_score import calculate_frechet_distance
 
 from gan_core.data import load_mnist
 from gan_core.metrics import reference
+from gan_core.metrics.density_coverage import density_coverage
 from gan_core.metrics.evaluate import score_images
 from gan_core.metrics.features import extract, inception_extractor, mnist_extractor
 from gan_core.metrics.fid import frechet_distance, gaussian_stats
+from gan_core.metrics.knn import knn_radii, knn_radii_many
 from gan_core.metrics.precision_recall import precision_recall
 
 
@@ -59,6 +61,41 @@ def test_precision_recall_equals_the_definition_computed_densely():
     p, r = precision_recall(real, fake, k)
     assert 0.05 < precision < 0.95 and 0.05 < recall < 0.95  # a case that can tell them apart
     assert p == pytest.approx(precision, abs=2 / 523) and r == pytest.approx(recall, abs=2 / 700)
+
+
+def test_density_coverage_equal_the_definition_computed_densely():
+    """Naeem et al.'s density and coverage on a full distance matrix against the chunked pass;
+    unequal counts, sizes not multiples of the chunk; and the shared radii pass."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(2)
+    real = rng.normal(size=(611, 6)).astype(np.float32)
+    fake = (rng.normal(size=(437, 6)) + 0.8).astype(np.float32)
+    k = 5
+    radii = np.sort(cdist(real, real, "sqeuclidean"), axis=1)[:, k]  # column 0 is the point itself
+    inside = cdist(real, fake, "sqeuclidean") <= radii[:, None]       # real ball i holds fake j
+    density, coverage = inside.sum() / (k * len(fake)), inside.any(axis=1).mean()
+    d, c = density_coverage(real, fake, k)
+    assert 0.1 < density < 0.9 and 0.1 < coverage < 0.9  # a case that can tell them apart
+    assert d == pytest.approx(density, abs=2 / (k * 437)) and c == pytest.approx(coverage, abs=2 / 611)
+    many = knn_radii_many(torch.from_numpy(real), (3, 5))
+    assert np.allclose(many[5].numpy(), radii, rtol=1e-4, atol=1e-5)
+    assert torch.equal(many[3], knn_radii(torch.from_numpy(real), 3))
+
+
+def test_density_coverage_known_cases():
+    rng = np.random.default_rng(3)
+    real = rng.normal(size=(1000, 8)).astype(np.float32)
+    d, c = density_coverage(real, rng.normal(size=(1000, 8)).astype(np.float32))
+    assert 0.8 < d < 1.2 and c > 0.9  # same distribution: density ~1, most balls covered
+    outlier_ball = np.vstack([real, [[30.0] * 8]]).astype(np.float32)  # one real far out, with a huge ball
+    junk = (rng.normal(size=(1000, 8)) + 20).astype(np.float32)
+    p, _ = precision_recall(outlier_ball, junk)
+    d, c = density_coverage(outlier_ball, junk)
+    assert p > 0.5 and d < 0.25 and c < 0.01  # precision is fooled by one outlier; density is not
+    collapsed = (real[:3].repeat(300, axis=0) + rng.normal(scale=1e-3, size=(900, 8))).astype(np.float32)
+    d, c = density_coverage(real, collapsed)
+    assert c < 0.02  # one mode covers almost no real ball
 
 
 def test_mnist_features_separate_good_from_bad_samples():
