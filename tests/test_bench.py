@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = {
     "train_throughput.py": ["steps/s", "images/s", "ratio (ours/template)", "target >= 1.3x template on CPU"],
     "eval_throughput.py": ["cold cache s", "warm s", "cold/warm ratio", "precision + recall (k=3)",
-                           "fid/precision/recall (Inception)", "ms per image", "target < 2 s"],
+                           "Inception (fid, P/R, D/C)", "density + coverage (k=5)", "ms per image", "target < 2 s"],
     "memory.py": ["peak RSS MB", "loop adds MB", "GPU max allocated MB", "largest CPU trial peak RSS"],
     "trial_overhead.py": ["created -> actor up s", "eval s/report", "hand-off: checkpoint + grid + tune.report",
                           "MLflow metrics (log_batch)", "reporting / training", "target: reporting < 10%"],

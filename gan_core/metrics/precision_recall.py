@@ -6,8 +6,10 @@ import torch
 
 from .knn import as_tensor, knn_radii, sq_dist_chunks
 
+K = 3  # the paper's k
 
-def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3,
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = K,
                      real_radii: torch.Tensor | None = None) -> tuple[float, float]:
     """(precision, recall): fakes inside some real k-NN ball, reals inside some fake k-NN ball.
 
