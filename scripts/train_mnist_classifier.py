@@ -52,6 +52,14 @@ def scores(model: MnistClassifier, digits: torch.Tensor, y: torch.Tensor, junk: 
     return out
 
 
+@torch.no_grad()
+def feature_radius(model: MnistClassifier, digits: torch.Tensor) -> float:
+    """The 99.9th percentile of the training digits' ReLU-feature norms (see fc1_relu_ball10)."""
+    model.eval()
+    norms = torch.cat([F.relu(model.features(digits[i:i + 5000])).norm(dim=1) for i in range(0, len(digits), 5000)])
+    return torch.quantile(norms, 0.999).item()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=8)
@@ -93,11 +101,13 @@ def main() -> None:
               f"{min(v for k, v in result.items() if k.startswith('junk')):.3f} at worst "
               f"({time.time() - start:.0f} s)", flush=True)
 
+    model.feature_radius.fill_(feature_radius(model, x_train))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), args.out)
     record = {**{k: round(v, 4) for k, v in result.items()},
               "classes": "10 digits + not-a-digit", "not_a_digit_kinds": list(KINDS),
               "junk_per_batch": args.junk_per_batch, "batch": BATCH, "epochs": args.epochs, "seed": args.seed,
+              "feature_radius": round(model.feature_radius.item(), 4),
               "augment": "shifts up to 2 px", "optimizer": "Adam, OneCycle max_lr 3e-3",
               "torch": torch.__version__, "threads": torch.get_num_threads(),
               "sha256_16": weights_hash(args.out), "train_seconds": round(time.time() - start)}

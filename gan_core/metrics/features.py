@@ -36,7 +36,7 @@ def mnist_extractor(device: str = "cpu", layer: str | None = None) -> Extractor:
     read = mnist_classifier.FEATURE_LAYERS[layer]
 
     def embed(images_u8: torch.Tensor) -> torch.Tensor:
-        return read(model.features(to_unit_range(images_u8).view(-1, 1, 28, 28)))
+        return read(model, model.features(to_unit_range(images_u8).view(-1, 1, 28, 28)))
 
     # 500 images per batch keeps the conv activations (~12 MB) in cache: about 2x faster on
     # CPU than 2000, with bitwise-identical features.

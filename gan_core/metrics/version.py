@@ -5,7 +5,8 @@ from __future__ import annotations
 # Bump by hand when a metric's definition changes (a weights or layer change is caught
 # by the extractor's key on its own):
 # 1: 10-class classifier, fc1 before ReLU; fid, precision, recall (k=3)
-# 2: + "not a digit" class, fc1 at unit length x10; + density, coverage (k=5)
+# 2: + "not a digit" class; fc1 after ReLU, inside the digits' radius, x10/radius;
+#    + density, coverage (k=5)
 METRIC_VERSION = "2"
 
 
