@@ -1,4 +1,4 @@
-"""Evaluation throughput: fid_mnist + precision_mnist + recall_mnist, and Inception FID.
+"""Evaluation throughput: the *_mnist metrics (fid, precision, recall, density, coverage), and Inception FID.
 
     .venv/bin/python bench/eval_throughput.py [--samples 10000] [--repeats 3]
                                               [--inception-samples 500] [--tiny]
@@ -6,7 +6,7 @@
 What is timed is what a trial's report pays: ``evaluate_generator`` on a fixed
 Generator (seeded, untrained: the cost does not depend on its weights), which
 generates the samples, quantizes them to uint8, extracts features, and computes
-FID and k-NN precision/recall against the MNIST test set.
+FID, k-NN precision/recall and density/coverage against the MNIST test set.
 
 - **cold cache**: the first call, in an empty reference-stat cache (a temporary
   GAN_CACHE_DIR, so the user's cache is never touched): it also extracts the
@@ -19,7 +19,7 @@ FID and k-NN precision/recall against the MNIST test set.
 Inception on CPU costs ~150 ms per image, so 10,000 samples take ~25 minutes.
 On CPU this script measures ``--inception-samples`` (default 500) end to end, cold
 and warm, and prints a 10,000-sample *estimate*: the measured per-image feature
-rate x 10,000, plus FID and precision/recall timed at 10,000 rows on synthetic
+rate x 10,000, plus FID and the k-NN metrics timed at 10,000 rows on synthetic
 2048-d features (their cost depends on the shape, not the values). Where CUDA is
 available, Inception is measured at 10,000 samples on the GPU directly.
 Exit status 1 when a row could not be measured.
@@ -41,8 +41,10 @@ import torch
 from gan_core.metrics.evaluate import evaluate_generator, generate
 from gan_core.metrics.features import EXTRACTORS, extract
 from gan_core.metrics.fid import frechet_distance, gaussian_stats
-from gan_core.metrics.precision_recall import knn_radii, precision_recall
-from gan_core.metrics.reference import K, load_reference
+from gan_core.metrics.density_coverage import density_coverage
+from gan_core.metrics.knn import knn_radii_many
+from gan_core.metrics.precision_recall import precision_recall
+from gan_core.metrics.reference import KS, load_reference
 from gan_core.models import Generator
 
 TARGET_MNIST_S = 2.0
@@ -98,13 +100,14 @@ def mnist_rows(device: str, n: int, repeats: int) -> tuple[list[list], dict]:
         t_ref, ref = timed(lambda: load_reference(extractor, n))
         t_feat, feats = timed(lambda: extract(extractor, images))
         t_fid, _ = timed(lambda: frechet_distance(*gaussian_stats(feats), ref.mu, ref.sigma))
-        t_pr, _ = timed(lambda: precision_recall(ref.features, feats.astype("float32"), K, real_radii=ref.radii))
+        t_pr, _ = timed(lambda: precision_recall(ref.features, feats.astype("float32"), real_radii=ref.radii[3]))
+        t_dc, _ = timed(lambda: density_coverage(ref.features, feats.astype("float32"), real_radii=ref.radii[5]))
         for name, t in (("generate + quantize", t_gen), ("reference from cache", t_ref),
                         ("features (MNIST classifier)", t_feat), ("fid (stats + Frechet)", t_fid),
-                        ("precision + recall (k=3)", t_pr)):
+                        ("precision + recall (k=3)", t_pr), ("density + coverage (k=5)", t_dc)):
             stages.setdefault(name, []).append(t)
 
-    rows = [[device, "fid/precision/recall_mnist", n, f"{cold_s:.3f}", f"{min(warm):.3f}",
+    rows = [[device, "*_mnist (fid, P/R, D/C)", n, f"{cold_s:.3f}", f"{min(warm):.3f}",
              f"{statistics.median(warm):.3f}", f"{cold_cpu:.2f}", f"{min(warm_cpu):.2f}", f"{n / min(warm):.0f}",
              "measured"]]
     info = {"load_s": load_s, "cold_s": cold_s, "warm_s": min(warm), "warm_median_s": statistics.median(warm),
@@ -114,7 +117,8 @@ def mnist_rows(device: str, n: int, repeats: int) -> tuple[list[list], dict]:
 
 
 def inception_rows(device: str, n: int, target: int) -> tuple[list[list], dict]:
-    """Inception fid/precision/recall at n samples, cold then warm; on CPU an estimate for ``target``."""
+    """Inception fid/precision/recall/density/coverage at n samples, cold then warm; on CPU an
+    estimate for ``target``."""
     G = fixed_generator(device)
     load_s, extractor = timed(lambda: EXTRACTORS["inception"](device))
     extract(extractor, generate(G, 2))  # first-call allocations out of the rate
@@ -131,15 +135,16 @@ def inception_rows(device: str, n: int, target: int) -> tuple[list[list], dict]:
     ref_s, ref = timed(lambda: load_reference(extractor, n))
     feat_s, feats = timed(lambda: extract(extractor, images))
     fid_n_s, _ = timed(lambda: frechet_distance(*gaussian_stats(feats), ref.mu, ref.sigma))
-    pr_n_s, _ = timed(lambda: precision_recall(ref.features, feats.astype("float32"), K, real_radii=ref.radii))
-    warm_s = gen_n_s + ref_s + feat_s + fid_n_s + pr_n_s
+    pr_n_s, _ = timed(lambda: precision_recall(ref.features, feats.astype("float32"), real_radii=ref.radii[3]))
+    dc_n_s, _ = timed(lambda: density_coverage(ref.features, feats.astype("float32"), real_radii=ref.radii[5]))
+    warm_s = gen_n_s + ref_s + feat_s + fid_n_s + pr_n_s + dc_n_s
     per_image = feat_s / n
-    rows = [[device, "fid/precision/recall (Inception)", n, f"{cold_s:.1f}", f"{warm_s:.1f}", "",
+    rows = [[device, "Inception (fid, P/R, D/C)", n, f"{cold_s:.1f}", f"{warm_s:.1f}", "",
              f"{cold_cpu:.1f}", "", f"{n / warm_s:.1f}", "measured (warm: sum of stages)"]]
     info = {"load_s": load_s, "cold_s": cold_s, "warm_s": warm_s, "per_image_s": per_image, "n": n,
             "stages": {"generate + quantize": gen_n_s, "reference from cache": ref_s,
                        "features (Inception pool3)": feat_s, "fid (stats + Frechet, 2048-d)": fid_n_s,
-                       "precision + recall (k=3)": pr_n_s}}
+                       "precision + recall (k=3)": pr_n_s, "density + coverage (k=5)": dc_n_s}}
     if n >= target:
         return rows, info
 
@@ -149,14 +154,15 @@ def inception_rows(device: str, n: int, target: int) -> tuple[list[list], dict]:
     fake = (np.tile(feats, (reps, 1))[:target] + rng.normal(0, 0.01, (target, feats.shape[1]))).astype(np.float32)
     real = (np.tile(feats, (reps, 1))[:target] + rng.normal(0, 0.01, (target, feats.shape[1]))).astype(np.float32)
     real_t = torch.from_numpy(real)
-    radii_s, real_radii = timed(lambda: knn_radii(real_t, K))
+    radii_s, real_radii = timed(lambda: knn_radii_many(real_t, KS))
     fid_s, _ = timed(lambda: frechet_distance(*gaussian_stats(fake.astype(np.float64)),
                                               *gaussian_stats(real.astype(np.float64))))
-    pr_s, _ = timed(lambda: precision_recall(real, fake, K, real_radii=real_radii))
+    pr_s, _ = timed(lambda: precision_recall(real, fake, real_radii=real_radii[3]) +
+                    density_coverage(real, fake, real_radii=real_radii[5]))
     gen_s, _ = timed(lambda: generate(G, target))
     warm_est = gen_s + target * per_image + fid_s + pr_s
     cold_est = warm_est + target * per_image + radii_s  # + the test images' features and their radii
-    rows.append([device, "fid/precision/recall (Inception)", target, f"{cold_est:.0f}", f"{warm_est:.0f}", "",
+    rows.append([device, "Inception (fid, P/R, D/C)", target, f"{cold_est:.0f}", f"{warm_est:.0f}", "",
                  "", "", f"{target / warm_est:.1f}", f"ESTIMATE from {n} measured"])
     info.update({"warm_est_s": warm_est, "cold_est_s": cold_est, "fixed_fid_s": fid_s, "fixed_pr_s": pr_s,
                  "ref_radii_s": radii_s, "target": target})
@@ -239,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         if "warm_est_s" in inc:
             print(f"Inception FID on {inc['target']} samples on cpu: ESTIMATED {inc['warm_est_s']:.0f} s warm, "
                   f"{inc['cold_est_s']:.0f} s cold (features extrapolated from {inc['n']} measured images; "
-                  f"FID {inc['fixed_fid_s']:.1f} s and precision/recall {inc['fixed_pr_s']:.1f} s measured at "
+                  f"FID {inc['fixed_fid_s']:.1f} s and P/R + D/C {inc['fixed_pr_s']:.1f} s measured at "
                   f"{inc['target']} rows of synthetic 2048-d features)")
     cache.cleanup()
     return _common.finish(errors + ([] if mnist else ["the MNIST metrics"]))

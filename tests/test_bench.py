@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = {
     "train_throughput.py": ["steps/s", "images/s", "ratio (ours/template)", "target >= 1.3x template on CPU"],
     "eval_throughput.py": ["cold cache s", "warm s", "cold/warm ratio", "precision + recall (k=3)",
-                           "target < 2 s"],
+                           "Inception (fid, P/R, D/C)", "density + coverage (k=5)", "ms per image", "target < 2 s"],
     "population.py": ["member-steps/s", "ratio (to single-trial)", "peak MB per member", "eval s per member",
                       "target on CPU: a population costs no more per member-step"],
     "memory.py": ["peak RSS MB", "loop adds MB", "GPU max allocated MB", "largest CPU trial peak RSS"],

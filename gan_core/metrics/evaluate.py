@@ -1,8 +1,8 @@
-"""The evaluation protocol: samples -> uint8 -> features -> fid, precision, recall.
+"""The evaluation protocol: samples -> uint8 -> features -> fid, precision, recall, density, coverage.
 
-Metric names: fid/precision/recall on Inception pool3 features, and the same with
-a _mnist suffix on the project's MNIST classifier. Every result carries the sample
-count it used, because FID is biased by it.
+Metric names: fid/precision/recall/density/coverage on Inception pool3 features, and the
+same with a _mnist suffix on the project's MNIST classifier. Every result carries the
+sample count it used, because FID is biased by it, and the metrics' version.
 """
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import torch
 
 from ..data import quantize
 from ..models import LATENT_DIM
-from .features import EXTRACTORS, extract
+from .density_coverage import K as K_DENSITY, density_coverage
+from .features import EXTRACTORS, Extractor, extract
 from .fid import frechet_distance, gaussian_stats
-from .precision_recall import precision_recall
-from .reference import K, load_reference
+from .precision_recall import K as K_PRECISION, precision_recall
+from .reference import load_reference
+from .version import metrics_version
 
 EVAL_SEED = 1234  # fixed noise for evaluation, so reports along a run are comparable
 
@@ -44,28 +46,33 @@ def generate(generator: torch.nn.Module, n: int, *, seed: int = EVAL_SEED, batch
     return torch.cat(out)
 
 
-def score_images(images_u8: torch.Tensor, extractor_name: str, *, device: str = "cpu") -> dict[str, float]:
-    """fid/precision/recall of uint8 samples [n, 784] against n MNIST test images."""
+def score_images(images_u8: torch.Tensor, extractor: str | Extractor, *, device: str = "cpu") -> dict[str, float]:
+    """fid/precision/recall/density/coverage of uint8 samples [n, 784] against n MNIST test
+    images, on an extractor or its name."""
+    if isinstance(extractor, str):
+        extractor = EXTRACTORS[extractor](device)
     n = images_u8.shape[0]
-    extractor = EXTRACTORS[extractor_name](device)
     ref = load_reference(extractor, n)
     feats = extract(extractor, images_u8)
-    mu, sigma = gaussian_stats(feats)
-    precision, recall = precision_recall(ref.features, feats.astype("float32"), K, real_radii=ref.radii)
-    suffix = "" if extractor_name == "inception" else f"_{extractor_name}"
-    return {f"fid{suffix}": frechet_distance(mu, sigma, ref.mu, ref.sigma),
-            f"precision{suffix}": precision, f"recall{suffix}": recall}
+    feats32 = feats.astype("float32")
+    precision, recall = precision_recall(ref.features, feats32, K_PRECISION, real_radii=ref.radii[K_PRECISION])
+    density, coverage = density_coverage(ref.features, feats32, K_DENSITY, real_radii=ref.radii[K_DENSITY])
+    suffix = "" if extractor.name == "inception" else f"_{extractor.name}"
+    return {f"fid{suffix}": frechet_distance(*gaussian_stats(feats), ref.mu, ref.sigma),
+            f"precision{suffix}": precision, f"recall{suffix}": recall,
+            f"density{suffix}": density, f"coverage{suffix}": coverage}
 
 
 def evaluate_samples(images_u8: torch.Tensor, *, eval_samples: int, inception_samples: int = 0,
-                     device: str = "cpu") -> dict[str, float]:
+                     device: str = "cpu") -> dict[str, float | str]:
     """The protocol on given uint8 samples (at least max(eval_samples, inception_samples) rows):
     MNIST-feature metrics on the first eval_samples, Inception metrics on the first inception_samples."""
     need = max(eval_samples, inception_samples)
     if images_u8.shape[0] < need:
         raise ValueError(f"{need} samples needed, got {images_u8.shape[0]}")
-    metrics: dict[str, float] = {"eval_samples": eval_samples}
-    metrics.update(score_images(images_u8[:eval_samples], "mnist", device=device))
+    mnist = EXTRACTORS["mnist"](device)
+    metrics: dict[str, float | str] = {"eval_samples": eval_samples, "metrics_version": metrics_version(mnist.key)}
+    metrics.update(score_images(images_u8[:eval_samples], mnist, device=device))
     if inception_samples:
         metrics["inception_samples"] = inception_samples
         metrics.update(score_images(images_u8[:inception_samples], "inception", device=device))
@@ -73,7 +80,7 @@ def evaluate_samples(images_u8: torch.Tensor, *, eval_samples: int, inception_sa
 
 
 def evaluate_generator(generator: torch.nn.Module, *, eval_samples: int, inception_samples: int = 0,
-                       seed: int = EVAL_SEED) -> dict[str, float]:
+                       seed: int = EVAL_SEED) -> dict[str, float | str]:
     """MNIST-feature metrics always; Inception metrics when inception_samples > 0."""
     device = str(next(generator.parameters()).device)
     images = generate(generator, max(eval_samples, inception_samples), seed=seed)

@@ -1,7 +1,8 @@
 """The one feature-extraction step every metric shares: uint8 images -> float64 features.
 
-An extractor is named by what it is and the hash of its weights, so the
-reference-stat cache can never mix features from different networks.
+An extractor is named by what it is and keyed by the hash of its weights (and, for the
+MNIST classifier, the layer read), so the reference-stat cache can never mix features
+from different networks.
 """
 from __future__ import annotations
 
@@ -12,27 +13,34 @@ import numpy as np
 import torch
 
 from ..data import to_unit_range
+from ..errors import ConfigError
 from . import inception, mnist_classifier
 
 
 @dataclass(frozen=True)
 class Extractor:
     name: str            # "mnist" or "inception"
-    weights_hash: str
+    key: str             # weights hash, plus the feature layer where there is a choice
     batch_size: int
     embed: Callable[[torch.Tensor], torch.Tensor]  # uint8 [B, 784] on device -> float [B, D]
     device: str
 
 
-def mnist_extractor(device: str = "cpu") -> Extractor:
+def mnist_extractor(device: str = "cpu", layer: str | None = None) -> Extractor:
+    """The MNIST classifier's features; ``layer`` names one of mnist_classifier.FEATURE_LAYERS
+    (default: FEATURE_LAYER, the one the protocol uses)."""
+    layer = layer or mnist_classifier.FEATURE_LAYER
+    if layer not in mnist_classifier.FEATURE_LAYERS:
+        raise ConfigError(f"unknown MNIST feature layer {layer!r}; one of {sorted(mnist_classifier.FEATURE_LAYERS)}")
     model = mnist_classifier.load(device)
+    read = mnist_classifier.FEATURE_LAYERS[layer]
 
     def embed(images_u8: torch.Tensor) -> torch.Tensor:
-        return model.features(to_unit_range(images_u8).view(-1, 1, 28, 28))
+        return read(model, model.features(to_unit_range(images_u8).view(-1, 1, 28, 28)))
 
     # 500 images per batch keeps the conv activations (~12 MB) in cache: about 2x faster on
     # CPU than 2000, with bitwise-identical features.
-    return Extractor("mnist", mnist_classifier.feature_key(), 500, embed, device)
+    return Extractor("mnist", f"{mnist_classifier.weights_hash()}-{layer}", 500, embed, device)
 
 
 def inception_extractor(device: str = "cpu") -> Extractor:
