@@ -1,0 +1,134 @@
+"""Does the cheap metric rank generators like Inception FID? Build the validation set and its agreement figures.
+
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/metric_validation.py \\
+        --runs runs/bg/seed-san runs/bg/seed-vanilla ... --epochs 1,2,3,5,10,20,40,60,100 \\
+        --inception-samples 500 --cache docs/metric_validation.json --doc docs/METRIC_VALIDATION.md
+
+Each run folder is a `gan train --snapshots` run: generators/step_<N>.pt holds the served generator (the
+average, when the run kept one) and the raw one beside it. Every chosen snapshot gives one generator of
+the set per kind (served, raw). Each is scored on the same 10,000 samples with every MNIST feature layer
+(fid_mnist and friends), and with Inception fid on the first ``--inception-samples`` of them. Scores are
+cached (``--cache``), so a run that stops goes on where it stopped, and new snapshots add to the set.
+
+Agreement: Spearman and Kendall between each layer's fid_mnist and Inception fid, over all generators
+and within the best quarter by Inception fid (where champions are picked); and, per run, fid_mnist at
+ASHA's first rungs (epochs 1, 2, 4) against the run's final Inception fid (does an early fid_mnist
+predict the final FID?).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import time
+from pathlib import Path
+
+import torch
+from scipy.stats import kendalltau, spearmanr
+
+from gan_core.metrics.evaluate import generate, score_images
+from gan_core.metrics.features import inception_extractor, mnist_extractor
+from gan_core.metrics.mnist_classifier import FEATURE_LAYER, FEATURE_LAYERS
+from gan_core.models import frozen_generator
+
+RUNGS = (1, 2, 4)
+
+
+def snapshots(run: Path, epochs: list[int]) -> list[tuple[int, Path]]:
+    """(epoch, file) of the run's snapshots at the wanted whole epochs, and at its last report."""
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    epoch_of = {line["step"]: line["epoch"] for line in lines}
+    last = max(epoch_of.values())
+    out = []
+    for path in sorted(run.glob("generators/step_*.pt")):
+        epoch = epoch_of.get(int(path.stem.split("_")[1]))
+        if epoch is not None and epoch == round(epoch) and (round(epoch) in epochs or epoch == last):
+            out.append((round(epoch), path))
+    return out
+
+
+def score(path: Path, kind: str, n_inception: int, extractors: dict, inception) -> dict[str, float]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    images = generate(frozen_generator(state[kind]), 10_000)
+    out: dict[str, float] = {}
+    for layer, extractor in extractors.items():
+        scores = score_images(images, extractor)
+        out.update({f"{k}@{layer}": v for k, v in scores.items() if isinstance(v, float)})
+    scores = score_images(images[:n_inception], inception)
+    out.update({k: v for k, v in scores.items() if isinstance(v, float)})
+    return out
+
+
+def agreement(rows: list[dict], metric: str) -> dict[str, float]:
+    pairs = [(r[metric], r["fid"]) for r in rows if metric in r and "fid" in r]
+    out = {"n": len(pairs)}
+    if len(pairs) > 2:
+        out["spearman"] = float(spearmanr(*zip(*pairs)).statistic)
+        out["kendall"] = float(kendalltau(*zip(*pairs)).statistic)
+    best = sorted(pairs, key=lambda p: p[1])[:max(3, len(pairs) // 4)]
+    if len(best) > 2:
+        out["spearman_best_quarter"] = float(spearmanr(*zip(*best)).statistic)
+        out["kendall_best_quarter"] = float(kendalltau(*zip(*best)).statistic)
+        out["n_best_quarter"] = len(best)
+    return out
+
+
+def early_rungs(runs: list[Path], rows: list[dict], layer: str) -> dict[str, dict]:
+    """Per run: fid_mnist of its served generator at epochs 1, 2, 4 against its final Inception fid."""
+    out = {}
+    for rung in RUNGS:
+        pairs = []
+        for run in runs:
+            mine = [r for r in rows if r["run"] == run.name and r["kind"] == "generator"]
+            if not mine:
+                continue
+            last = max(mine, key=lambda r: r["epoch"])
+            early = next((r for r in mine if r["epoch"] == rung), None)
+            if early and "fid" in last and last["epoch"] > rung:
+                pairs.append((early[f"fid_mnist@{layer}"], last["fid"]))
+        out[f"epoch {rung}"] = {"n": len(pairs), **({"spearman": float(spearmanr(*zip(*pairs)).statistic),
+                                                     "kendall": float(kendalltau(*zip(*pairs)).statistic)}
+                                                    if len(pairs) > 2 else {})}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=Path, nargs="+", required=True)
+    parser.add_argument("--epochs", default="1,2,3,5,10,20,40,60,100")
+    parser.add_argument("--kinds", default="generator,generator_raw", help="served and/or raw generators")
+    parser.add_argument("--inception-samples", type=int, default=500)
+    parser.add_argument("--cache", type=Path, default=Path("docs/metric_validation.json"))
+    parser.add_argument("--doc", type=Path, default=None, help="write the tables as markdown here")
+    args = parser.parse_args()
+
+    epochs = [int(e) for e in args.epochs.split(",")]
+    cache = json.loads(args.cache.read_text()) if args.cache.exists() else {"rows": []}
+    done = {(r["run"], r["epoch"], r["kind"]) for r in cache["rows"]}
+    extractors = {layer: mnist_extractor(layer=layer) for layer in FEATURE_LAYERS}
+    inception = inception_extractor()
+    for run in args.runs:
+        for epoch, path in snapshots(run, epochs):
+            state_keys = torch.load(path, map_location="cpu", weights_only=True).keys()
+            for kind in args.kinds.split(","):
+                if kind not in state_keys or (run.name, epoch, kind) in done:
+                    continue
+                tick = time.time()
+                row = {"run": run.name, "epoch": epoch, "kind": kind, "file": str(path),
+                       **score(path, kind, args.inception_samples, extractors, inception),
+                       "inception_samples": args.inception_samples, "seconds": time.time() - tick}
+                cache["rows"].append(row)
+                args.cache.write_text(json.dumps(cache, indent=1))
+                print(f"{run.name} epoch {epoch} {kind}: fid {row['fid']:.1f}, fid_mnist "
+                      f"{row[f'fid_mnist@{FEATURE_LAYER}']:.3f} ({row['seconds']:.0f} s)", flush=True)
+    rows = cache["rows"]
+    cache["agreement"] = {layer: agreement(rows, f"fid_mnist@{layer}") for layer in FEATURE_LAYERS}
+    cache["early_rungs"] = early_rungs(args.runs, rows, FEATURE_LAYER)
+    cache["machine"] = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, no GPU"
+    args.cache.write_text(json.dumps(cache, indent=1))
+    print(json.dumps({"agreement": cache["agreement"], "early_rungs": cache["early_rungs"]}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
