@@ -51,9 +51,13 @@ def score_images(images_u8: torch.Tensor, extractor: str | Extractor, *, device:
     images, on an extractor or its name."""
     if isinstance(extractor, str):
         extractor = EXTRACTORS[extractor](device)
-    n = images_u8.shape[0]
+    return score_features(extract(extractor, images_u8), extractor)
+
+
+def score_features(feats, extractor: Extractor) -> dict[str, float]:
+    """The metrics of n samples' features [n, D] against n MNIST test images' (the cached reference)."""
+    n = feats.shape[0]
     ref = load_reference(extractor, n)
-    feats = extract(extractor, images_u8)
     feats32 = feats.astype("float32")
     precision, recall = precision_recall(ref.features, feats32, K_PRECISION, real_radii=ref.radii[K_PRECISION])
     density, coverage = density_coverage(ref.features, feats32, K_DENSITY, real_radii=ref.radii[K_DENSITY])
@@ -77,6 +81,23 @@ def evaluate_samples(images_u8: torch.Tensor, *, eval_samples: int, inception_sa
         metrics["inception_samples"] = inception_samples
         metrics.update(score_images(images_u8[:inception_samples], "inception", device=device))
     return metrics
+
+
+def evaluate_members(images_u8: torch.Tensor, *, eval_samples: int, inception: list[int], inception_samples: int,
+                     device: str = "cpu") -> list[dict[str, float | str]]:
+    """The protocol for a population's members at once: uint8 [K, n, 784] → one dict per member. Each
+    feature network runs once over every member's samples; Inception only for the members in ``inception``."""
+    mnist = EXTRACTORS["mnist"](device)
+    size = images_u8.shape[0]
+    feats = extract(mnist, images_u8[:, :eval_samples].reshape(-1, 784)).reshape(size, eval_samples, -1)
+    out = [{"eval_samples": eval_samples, "metrics_version": metrics_version(mnist.key), **score_features(f, mnist)}
+           for f in feats]
+    if inception and inception_samples:
+        net = EXTRACTORS["inception"](device)
+        chosen = images_u8[inception, :inception_samples].reshape(-1, 784)
+        for k, f in zip(inception, extract(net, chosen).reshape(len(inception), inception_samples, -1)):
+            out[k].update({"inception_samples": inception_samples, **score_features(f, net)})
+    return out
 
 
 def evaluate_generator(generator: torch.nn.Module, *, eval_samples: int, inception_samples: int = 0,

@@ -19,7 +19,7 @@ from ..data import Batches, load_mnist, quantize
 from ..draws import Draws, key_for
 from ..errors import CheckpointError
 from ..gan_trainer import make_optimizer, make_train_step
-from ..metrics.evaluate import evaluate_samples, inception_count, noise_for_evaluation
+from ..metrics.evaluate import evaluate_members, inception_count, noise_for_evaluation
 from ..models import LATENT_DIM, Generator, KeyedDropout
 from . import members
 from .optim import StackedOptimizer
@@ -144,14 +144,16 @@ class PopulationTrainer:
         done = [final or age >= self.total_steps for age in self.ages]
         n_inception = self.n_inception if (any(done) or self.config["inception_every_report"]) else 0
         images = self.generate(max(self.config["eval_samples"], n_inception))
+        scores = evaluate_members(images, eval_samples=self.config["eval_samples"], inception_samples=n_inception,
+                                  inception=[k for k in range(self.size) if done[k] and k not in self.deaths],
+                                  device=str(self.device))
         epochs = self.batches.epochs_done
         out = []
         for k in range(self.size):
             if k in self.deaths:
                 out.append({**timing, "member": k, "status": "diverged", "reason": self.deaths[k]})
                 continue
-            evaluated = evaluate_samples(images[k], eval_samples=self.config["eval_samples"],
-                                         inception_samples=n_inception if done[k] else 0, device=str(self.device))
+            evaluated = scores[k]
             evaluated.update(epoch=epochs[k], member=k, member_step=self.ages[k],
                              status="completed" if done[k] else "running")
             out.append(loop.merge(evaluated, {key: v[k] for key, v in means.items()}, {**timing, "final": done[k]},
