@@ -96,15 +96,7 @@ def mnist_rows(device: str, n: int, repeats: int) -> tuple[list[list], dict]:
     # The warm call, stage by stage (the same public functions evaluate_generator composes).
     stages: dict[str, list[float]] = {}
     for _ in range(repeats):
-        t_gen, images = timed(lambda: generate(G, n))
-        t_ref, ref = timed(lambda: load_reference(extractor, n))
-        t_feat, feats = timed(lambda: extract(extractor, images))
-        t_fid, _ = timed(lambda: frechet_distance(*gaussian_stats(feats), ref.mu, ref.sigma))
-        t_pr, _ = timed(lambda: precision_recall(ref.features, feats.astype("float32"), real_radii=ref.radii[3]))
-        t_dc, _ = timed(lambda: density_coverage(ref.features, feats.astype("float32"), real_radii=ref.radii[5]))
-        for name, t in (("generate + quantize", t_gen), ("reference from cache", t_ref),
-                        ("features (MNIST classifier)", t_feat), ("fid (stats + Frechet)", t_fid),
-                        ("precision + recall (k=3)", t_pr), ("density + coverage (k=5)", t_dc)):
+        for name, t in stage_times(G, extractor, n, "features (MNIST classifier)")[0].items():
             stages.setdefault(name, []).append(t)
 
     rows = [[device, "*_mnist (fid, P/R, D/C)", n, f"{cold_s:.3f}", f"{min(warm):.3f}",
@@ -114,6 +106,19 @@ def mnist_rows(device: str, n: int, repeats: int) -> tuple[list[list], dict]:
             "warm_cpu_s": min(warm_cpu), "cold_cpu_s": cold_cpu,
             "stages": {k: min(v) for k, v in stages.items()}, "fid_mnist": metrics["fid_mnist"]}
     return rows, info
+
+
+def stage_times(G, extractor, n: int, features: str) -> tuple[dict[str, float], object]:
+    """One warm evaluation of n samples, stage by stage (what evaluate_generator composes); and the features."""
+    t_gen, images = timed(lambda: generate(G, n))
+    t_ref, ref = timed(lambda: load_reference(extractor, n))
+    t_feat, feats = timed(lambda: extract(extractor, images))
+    t_fid, _ = timed(lambda: frechet_distance(*gaussian_stats(feats), ref.mu, ref.sigma))
+    t_pr, _ = timed(lambda: precision_recall(ref.features, feats.astype("float32"), real_radii=ref.radii[3]))
+    t_dc, _ = timed(lambda: density_coverage(ref.features, feats.astype("float32"), real_radii=ref.radii[5]))
+    return {"generate + quantize": t_gen, "reference from cache": t_ref, features: t_feat,
+            "fid (stats + Frechet)": t_fid, "precision + recall (k=3)": t_pr,
+            "density + coverage (k=5)": t_dc}, feats
 
 
 def inception_rows(device: str, n: int, target: int) -> tuple[list[list], dict]:
@@ -131,20 +136,13 @@ def inception_rows(device: str, n: int, target: int) -> tuple[list[list], dict]:
     cold_s, cold_cpu, _ = timed_cpu(full)
     # The warm call stage by stage (what evaluate_generator composes): Inception is too slow on CPU
     # to run it twice more, and the stages give the per-image rate the estimate needs.
-    gen_n_s, images = timed(lambda: generate(G, n))
-    ref_s, ref = timed(lambda: load_reference(extractor, n))
-    feat_s, feats = timed(lambda: extract(extractor, images))
-    fid_n_s, _ = timed(lambda: frechet_distance(*gaussian_stats(feats), ref.mu, ref.sigma))
-    pr_n_s, _ = timed(lambda: precision_recall(ref.features, feats.astype("float32"), real_radii=ref.radii[3]))
-    dc_n_s, _ = timed(lambda: density_coverage(ref.features, feats.astype("float32"), real_radii=ref.radii[5]))
-    warm_s = gen_n_s + ref_s + feat_s + fid_n_s + pr_n_s + dc_n_s
-    per_image = feat_s / n
+    stages, feats = stage_times(G, extractor, n, "features (Inception pool3)")
+    warm_s = sum(stages.values())
+    per_image = stages["features (Inception pool3)"] / n
     rows = [[device, "Inception (fid, P/R, D/C)", n, f"{cold_s:.1f}", f"{warm_s:.1f}", "",
              f"{cold_cpu:.1f}", "", f"{n / warm_s:.1f}", "measured (warm: sum of stages)"]]
     info = {"load_s": load_s, "cold_s": cold_s, "warm_s": warm_s, "per_image_s": per_image, "n": n,
-            "stages": {"generate + quantize": gen_n_s, "reference from cache": ref_s,
-                       "features (Inception pool3)": feat_s, "fid (stats + Frechet, 2048-d)": fid_n_s,
-                       "precision + recall (k=3)": pr_n_s, "density + coverage (k=5)": dc_n_s}}
+            "stages": stages}
     if n >= target:
         return rows, info
 
