@@ -79,6 +79,8 @@ def member_list(path: str, shared: dict) -> list[dict]:
 
 
 def cmd_population(args: argparse.Namespace, method: str, config: dict, out: Path) -> int:
+    if args.snapshots:
+        raise ConfigError("--snapshots keeps a single run's generators; a population writes each member's folder")
     members = member_list(args.members, config) if args.members else config
     finals = train_population(method, members, size=args.population, out_dir=out, resume=args.resume,
                               progress=not args.quiet)

@@ -44,6 +44,9 @@ def test_train_reports_inception_metrics_at_the_end(tmp_path, env):
     ([], "exactly one of --method M or --preset NAME"),
     (["--method", "san", "--set", "device=cuda"], "CUDA is not available"),
     (["--method", "san", "--resume", "--out", "/nonexistent/run"], "nothing to resume"),
+    (["--method", "unrolled", "--population", "2"], "unrolled cannot train in a population"),
+    (["--method", "san", "--population", "2", "--snapshots"], "--snapshots keeps a single run's generators"),
+    (["--method", "san", "--members", "/nonexistent.yaml"], "--members /nonexistent.yaml: cannot read it"),
 ])
 def test_bad_input_is_one_clear_line(args, message, env):
     result = gan("train", *args, "--max-steps", "5", env=env)
