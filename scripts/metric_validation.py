@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
+import sys
 import time
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from gan_core.metrics.evaluate import generate, score_images
 from gan_core.metrics.features import inception_extractor, mnist_extractor
 from gan_core.metrics.mnist_classifier import FEATURE_LAYER, FEATURE_LAYERS
 from gan_core.models import frozen_generator
+from protocol_results import hardware  # scripts/ is on the path when a script runs
 
 RUNGS = (1, 2, 4)
 
@@ -93,6 +94,36 @@ def early_rungs(runs: list[Path], rows: list[dict], layer: str) -> dict[str, dic
     return out
 
 
+def markdown(cache: dict, command: str) -> str:
+    """The validation table and the agreement figures, for docs/METRIC_VALIDATION.md."""
+    rows = sorted(cache["rows"], key=lambda r: (r["run"], r["kind"], r["epoch"]))
+    n = rows[0]["inception_samples"] if rows else 0
+    layers = list(cache["agreement"])
+    lines = [f"Made by `{command}` on {cache['machine']}. Inception `fid` on {n} samples for every generator "
+             f"(the same first {n} of its 10,000); the MNIST metrics on 10,000.", "",
+             "| layer | generators | Spearman | Kendall | best quarter (n) | Spearman there | Kendall there |",
+             "|---|---|---|---|---|---|---|"]
+    for layer in layers:
+        a = cache["agreement"][layer]
+        lines.append(f"| {layer}{' (default)' if layer == FEATURE_LAYER else ''} | {a['n']} | "
+                     f"{a.get('spearman', math.nan):.3f} | {a.get('kendall', math.nan):.3f} | "
+                     f"{a.get('n_best_quarter', 0)} | {a.get('spearman_best_quarter', math.nan):.3f} | "
+                     f"{a.get('kendall_best_quarter', math.nan):.3f} |")
+    lines += ["", "Early rungs: each run's served `fid_mnist` at an early epoch against its final Inception `fid`:", "",
+              "| epoch | runs | Spearman | Kendall |", "|---|---|---|---|"]
+    for rung, a in cache["early_rungs"].items():
+        lines.append(f"| {rung} | {a['n']} | {a.get('spearman', math.nan):.3f} | {a.get('kendall', math.nan):.3f} |")
+    lines += ["", "Every generator of the set:", "",
+              "| run | generator | epoch | Inception fid | fid_mnist | precision_mnist | recall_mnist | "
+              "density_mnist | coverage_mnist |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        get = lambda k: r.get(f"{k}@{FEATURE_LAYER}", math.nan)
+        lines.append(f"| {r['run']} | {'served (average)' if r['kind'] == 'generator' else 'raw'} | {r['epoch']} | "
+                     f"{r['fid']:.1f} | {get('fid_mnist'):.3f} | {get('precision_mnist'):.3f} | "
+                     f"{get('recall_mnist'):.3f} | {get('density_mnist'):.3f} | {get('coverage_mnist'):.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, nargs="+", required=True)
@@ -125,9 +156,11 @@ def main() -> None:
     rows = cache["rows"]
     cache["agreement"] = {layer: agreement(rows, f"fid_mnist@{layer}") for layer in FEATURE_LAYERS}
     cache["early_rungs"] = early_rungs(args.runs, rows, FEATURE_LAYER)
-    cache["machine"] = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, no GPU"
+    cache["machine"] = f"{hardware()}, torch {torch.__version__}"
     args.cache.write_text(json.dumps(cache, indent=1))
     print(json.dumps({"agreement": cache["agreement"], "early_rungs": cache["early_rungs"]}, indent=1))
+    if args.doc:
+        args.doc.write_text(markdown(cache, "scripts/metric_validation.py " + " ".join(sys.argv[1:])))
 
 
 if __name__ == "__main__":
