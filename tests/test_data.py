@@ -42,7 +42,7 @@ def test_batch_sampler_covers_each_image_once_per_epoch():
     assert len(set(values.tolist())) == 9  # drop_last: 3 batches of 3 out of 10
     assert all(b.min() >= -1 and b.max() <= 1 for b in seen)
     sampler.next()
-    assert sampler.epoch == 1
+    assert sampler.epochs_done == 1 + 1 / 3
     state = sampler.state_dict()
     a = sampler.next()
     sampler.load_state_dict(state)
@@ -71,3 +71,18 @@ def test_absent_files_and_failed_download_names_the_variable(tmp_path, env):
     result = _run_loader(tmp_path, env)
     assert result.returncode != 0
     assert "download failed" in result.stderr and "GAN_DATA_DIR" in result.stderr
+
+
+def test_member_batches_are_each_a_runs_batches_and_a_member_can_start_over():
+    images = torch.arange(12, dtype=torch.uint8).repeat_interleave(784).view(12, 784)
+    population, alone = Batches(images, 4, seed=[0, 5]), [Batches(images, 4, seed=s) for s in (0, 5)]
+    for _ in range(7):  # past an epoch's end: each member reshuffles with its own generator
+        both = population.next()
+        assert torch.equal(both[0], alone[0].next()) and torch.equal(both[1], alone[1].next())
+    population.restart(1, 9)
+    fresh = Batches(images, 4, seed=9)
+    assert torch.equal(population.next()[1], fresh.next()) and population.epochs_done[1] == 1 / 3
+    state = population.state_dict(member=0)
+    single = Batches(images, 4, seed=0)
+    single.load_state_dict(state)
+    assert torch.equal(single.next(), population.next()[0])
