@@ -93,3 +93,43 @@ def test_a_restarted_search_has_every_member_where_it_was(tmp_path):
     assert again.report(b.member_id, 15.0) in ("continue", "stop")  # its Optuna trial reopened
     c = again.take("p0")
     assert c.member_id not in (a.member_id, b.member_id)  # no member proposed twice
+
+
+def test_the_coordinator_logs_members_ends_diverged_ones_and_refills_their_slots(tmp_path):
+    """The coordinator as a plain object (Ray only hosts it): child runs, statuses, replacements."""
+    import io
+
+    from mlflow import MlflowClient
+    from PIL import Image
+
+    from gan_core import methods, tracking
+    from gan_core.sweep.coordinator import Coordinator
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    sweep_run = tracking.SweepRun.start(uri, "san", "study-1", {"population": 2})
+    options = dict(space=SPACE, fixed={"epochs": 9}, metric="fid_mnist", seed=0, num_samples=3, max_t=3,
+                   grace_period=1, reduction_factor=3, early_stopping=True, points=[], folder=str(tmp_path / "s"),
+                   study_name="study-1", signature_of=lambda c: "one")
+    coordinator = Coordinator(options, sweep_run, methods.get("san"))
+    group = coordinator.take("p0", None, 2)
+    assert len(group) == 2 and all(config["epochs"] == 9 for _, config in group)  # resolved configs
+    buffer = io.BytesIO()
+    Image.new("L", (8, 8)).save(buffer, format="PNG")
+    (a, _), (b, _) = group
+    decisions = coordinator.judge("p0", [
+        {"member_id": a, "index": 1, "grid": buffer.getvalue(), "state": None,
+         "metrics": {"status": "diverged", "reason": "san member 0 diverged by step 25", "member_step": 25}},
+        {"member_id": b, "index": 1, "grid": buffer.getvalue(), "state": None,
+         "metrics": {"status": "running", "fid_mnist": 40.0, "member_step": 20, "final": False}}])
+    assert decisions[b] == ("continue", None)
+    action, replacement = decisions[a]
+    assert action == "stop" and replacement is not None and replacement[0] not in (a, b)
+    c = MlflowClient(uri)
+    runs = {r.data.tags["trial_id"]: r for r in c.search_runs([sweep_run.experiment_id], "tags.role = 'trial'")}
+    assert runs[a].data.tags["status"] == "diverged" and runs[a].info.status == "FAILED"
+    assert "diverged by step 25" in runs[a].data.tags["stop_reason"]
+    assert runs[b].data.metrics["fid_mnist"] == 40.0 and runs[b].data.params["population"] == "p0"
+    assert c.list_artifacts(runs[b].info.run_id, "images")
+    assert coordinator.fail_unfinished("its population failed: test") == [b, replacement[0]]
+    assert {r["member_id"]: r["status"] for r in coordinator.records()} == {
+        a: "diverged", b: "failed", replacement[0]: "failed"}
