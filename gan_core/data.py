@@ -98,6 +98,8 @@ class Batches:
         self.position = [0] * len(seeds)
         self._perm = torch.stack([self._shuffle(k) for k in range(len(seeds))])
         self._offsets = torch.arange(batch_size, device=images_u8.device)
+        # the positions again on the device, kept in step, so a batch costs no host-to-device copy (a sync)
+        self._starts = torch.zeros(len(seeds), dtype=torch.int64, device=images_u8.device)
 
     def _shuffle(self, k: int) -> torch.Tensor:
         return torch.randperm(self.images.shape[0], generator=self.rngs[k]).to(self.images.device)
@@ -107,6 +109,7 @@ class Batches:
         self.rngs[k].manual_seed(seed)
         self.epoch[k] = self.position[k] = 0
         self._perm[k] = self._shuffle(k)
+        self._starts[k] = 0
 
     def next(self) -> torch.Tensor:
         for k, position in enumerate(self.position):
@@ -114,9 +117,10 @@ class Batches:
                 self.epoch[k] += 1
                 self.position[k] = 0
                 self._perm[k] = self._shuffle(k)
-        starts = torch.tensor(self.position, device=self.images.device) * self.batch_size
-        index = self._perm.gather(1, starts[:, None] + self._offsets)
+                self._starts[k] = 0
+        index = self._perm.gather(1, self._starts[:, None] * self.batch_size + self._offsets)
         self.position = [p + 1 for p in self.position]
+        self._starts += 1
         batch = to_unit_range(self.images[index])
         return batch if self.members else batch[0]
 
@@ -143,3 +147,4 @@ class Batches:
             rng.set_state(saved)
         self.epoch, self.position = [int(e) for e in state["epoch"]], [int(p) for p in state["position"]]
         self._perm = state["perm"].to(self.images.device)
+        self._starts = torch.tensor(self.position, dtype=torch.int64, device=self.images.device)

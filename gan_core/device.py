@@ -9,7 +9,7 @@ from .errors import DeviceError
 def pick_device(name: str) -> torch.device:
     """``auto`` (cuda when available), ``cpu``, ``cuda`` or ``cuda:N``."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except RuntimeError:
@@ -19,6 +19,8 @@ def pick_device(name: str) -> torch.device:
             raise DeviceError(f"device={name} was asked for but CUDA is not available on this machine")
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise DeviceError(f"device={name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        # "cuda:0", as a tensor's .device says: caches keyed by device name see one name
+        device = torch.device("cuda", torch.cuda.current_device() if device.index is None else device.index)
     elif device.type != "cpu":
         raise DeviceError(f"device={name!r} is not supported; use auto, cpu, cuda or cuda:N")
     return device

@@ -8,13 +8,15 @@ from __future__ import annotations
 import torch
 
 
-def warmup_decay(decay: float, updates: int) -> float:
-    """The decay used at update number ``updates`` (0-based): min(decay, (1 + n) / (10 + n)).
+def warmup_decay(decay, updates):
+    """The decay used at update number ``updates`` (0-based): min(decay, (1 + n) / (10 + n)); numbers,
+    or a population's per-member tensors.
 
     Early on the average spans only the last ~n/9 updates, so a report at step 500 is not
     dominated by the random initial weights (TensorFlow's ExponentialMovingAverage warm-up).
     """
-    return min(decay, (1.0 + updates) / (10.0 + updates))
+    ramp = (1.0 + updates) / (10.0 + updates)
+    return torch.minimum(decay, ramp) if torch.is_tensor(decay) else min(decay, ramp)
 
 
 @torch.no_grad()

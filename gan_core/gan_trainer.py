@@ -8,13 +8,21 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 
 from . import checkpoint, ema, loop
-from .data import Batches, load_mnist
+from .data import TRAIN_IMAGES, Batches, load_mnist
 from .draws import Draws, key_for
 from .metrics.evaluate import evaluate_generator, generate, inception_count
 from .models import LATENT_DIM, Generator, KeyedDropout
 
 if TYPE_CHECKING:
     from .methods.base import Method
+
+
+def schedule(config: dict) -> tuple[int, int]:
+    """(total steps, steps between reports) of a run: epochs of 60,000 images (drop_last batches, a step
+    per n_critic of them) unless max_steps or eval_every_steps say otherwise."""
+    steps_per_epoch = max(1, (TRAIN_IMAGES // config["batch_size"]) // config["n_critic"])
+    total = config["max_steps"] or config["epochs"] * steps_per_epoch
+    return total, config["eval_every_steps"] or config["eval_every_epochs"] * steps_per_epoch
 
 
 def make_optimizer(params, config: dict, lr: float) -> torch.optim.Optimizer:
@@ -90,9 +98,7 @@ class GanTrainer:
         self.opt_g = make_optimizer(self.G.parameters(), config, config["lr_g"])
         self.opt_d = make_optimizer(self.D.parameters(), config, config["lr_d"])
         self.batches = Batches(load_mnist("train", device), config["batch_size"], seed=config["seed"])
-        steps_per_epoch = max(1, self.batches.batches_per_epoch // config["n_critic"])
-        self.total_steps = config["max_steps"] or config["epochs"] * steps_per_epoch
-        self.eval_every = config["eval_every_steps"] or config["eval_every_epochs"] * steps_per_epoch
+        self.total_steps, self.eval_every = schedule(config)
         self.images_per_step = config["batch_size"] * config["n_critic"]
         self.n_inception = inception_count(config, device)
         self._step = make_train_step(method, config, self.G, self.D, self.opt_g, self.opt_d, self.batches.next,

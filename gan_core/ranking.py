@@ -67,13 +67,22 @@ def rank(runs: Iterable[RunRecord], metric: str = "fid") -> tuple[list[RunRecord
     return [s[4] for s in same_basis], used
 
 
+def version_number(version: str) -> int:
+    """The metric definitions' version, the number before the first "/" (0 when unknown)."""
+    head = version.split("/")[0]
+    return int(head) if head.isdigit() else 0
+
+
 def beats_champion(candidate: Score, champion: Score | None) -> bool:
-    """Whether ``candidate`` takes the champion alias. On the same basis it must be strictly better;
-    a score on a larger sample count or a different metric version replaces one it cannot be ranked against."""
+    """Whether ``candidate`` takes the champion alias. On the same basis it must be strictly better. Across
+    bases: Inception ``fid`` replaces the cheap proxy (never the reverse), newer metric definitions replace
+    older ones (never the reverse), and more samples replace fewer."""
     if champion is None:
         return True
-    if champion.metric != candidate.metric or champion.version != candidate.version:
-        return True
+    if champion.metric != candidate.metric:
+        return candidate.metric == "fid"
+    if champion.version != candidate.version:
+        return version_number(candidate.version) >= version_number(champion.version)
     if champion.count != candidate.count:
         return candidate.count > champion.count
     return better(candidate.value, champion.value, candidate.metric)

@@ -8,6 +8,7 @@ from typing import Any
 from . import checkpoint, loop, registry
 from .errors import CheckpointError
 from .gan_model import load_base
+from .gan_trainer import schedule
 from .images import save_grid
 
 # Budget keys a resumed run may extend; any other change would make the checkpoint a different run.
@@ -19,6 +20,9 @@ def resume_state(out: Path | None, name: str, config: dict) -> dict[str, Any]:
     if out is None or not (out / checkpoint.FILE).exists():
         raise CheckpointError(f"nothing to resume: no {checkpoint.FILE} in {out}")
     state = checkpoint.load(out / checkpoint.FILE, method=name)
+    if int(state["step"]) >= schedule(config)[0]:
+        raise CheckpointError(f"{out / checkpoint.FILE} has already trained its {state['step']} steps; "
+                              f"give a longer budget (--epochs, --max-steps) to go on")
     changed = sorted(k for k in config if k not in EXTENDABLE and state["config"].get(k) != config[k])
     if changed:
         raise CheckpointError(f"{out / checkpoint.FILE} was trained with other settings ({', '.join(changed)}: "

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import checkpoint, loop, registry
 from .device import pick_device
+from .population.run import tracked_state
 from .population.serve import serve
 from .gan_model import load_base
 from .images import save_grid
@@ -68,15 +69,15 @@ def population(config: dict) -> None:
     found = tune.get_checkpoint()
     if found is not None:
         with found.as_directory() as folder:
-            resume = {**json.loads((Path(folder) / "population.json").read_text()),
-                      "members": [checkpoint.load(Path(folder) / f"{k:03d}.pt") for k in range(config["slots"])]}
+            saved = json.loads((Path(folder) / "population.json").read_text())
+            resume = {**saved, "members": [checkpoint.load(Path(folder) / f"{k:03d}.pt")
+                                           for k in range(len(saved["ids"]))]}
 
     def save(state: dict) -> None:
         with tempfile.TemporaryDirectory() as folder:
             for k, member in enumerate(state["members"]):
                 checkpoint.save(member, Path(folder) / f"{k:03d}.pt")
-            small = {k: v.tolist() if hasattr(v, "tolist") else v for k, v in state.items() if k != "members"}
-            (Path(folder) / "population.json").write_text(json.dumps(small))
+            (Path(folder) / "population.json").write_text(json.dumps(tracked_state(state)))
             tune.report({"members_active": sum(state["active"]), "ids": ",".join(state["ids"])},
                         checkpoint=tune.Checkpoint.from_directory(folder))
 

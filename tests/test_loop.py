@@ -47,7 +47,9 @@ def test_resume_refuses_a_missing_foreign_or_changed_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="is a 'hinge' run, not 'san'"):
         gan_core.train("san", config, out_dir=tmp_path / "run", resume=True)
     with pytest.raises(CheckpointError, match=r"other settings \(lr_d"):
-        gan_core.train("hinge", {**config, "lr_d": 1e-3}, out_dir=tmp_path / "run", resume=True)
+        gan_core.train("hinge", {**config, "max_steps": 20, "lr_d": 1e-3}, out_dir=tmp_path / "run", resume=True)
+    with pytest.raises(CheckpointError, match="has already trained its 10 steps"):
+        gan_core.train("hinge", config, out_dir=tmp_path / "run", resume=True)
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / checkpoint.FILE).write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):

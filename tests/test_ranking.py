@@ -45,8 +45,10 @@ def test_count_keys_and_directions():
     (Score("fid", 14.0, 500, "v1"), Score("fid", 12.0, 500, "v1"), False),   # worse
     (Score("fid", 30.0, 10000, "v1"), Score("fid", 12.0, 500, "v1"), True),  # more samples: the protocol wins
     (Score("fid", 5.0, 100, "v1"), Score("fid", 12.0, 500, "v1"), False),    # fewer samples never displace
-    (Score("fid", 20.0, 500, "v2"), Score("fid", 12.0, 500, "v1"), True),    # a new metric version
+    (Score("fid", 20.0, 500, "2/a"), Score("fid", 12.0, 500, "1/a"), True),  # newer metric definitions
+    (Score("fid", 10.0, 500, "1/a"), Score("fid", 12.0, 500, "2/a"), False),  # never older ones
     (Score("fid", 20.0, 500, "v1"), Score("fid_mnist", 2.0, 10000, "v1"), True),  # Inception over the proxy
+    (Score("fid_mnist", 1.0, 10000, "v1"), Score("fid", 20.0, 500, "v1"), False),  # never the proxy over it
 ])
 def test_champion_rule(candidate, champion, promoted):
     assert ranking.beats_champion(candidate, champion) is promoted

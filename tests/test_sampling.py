@@ -141,7 +141,7 @@ def test_the_rejection_loop_keeps_each_candidate_with_its_probability():
     assert kept.shape == (20_000,) and stats["acceptance_rate"] == pytest.approx(0.5, abs=0.01)
     counts = torch.bincount(kept, minlength=1000).double()
     assert counts[:100].sum() < counts[-100:].sum() / 10  # kept in proportion to their probability
-    with pytest.raises(RuntimeError, match="accepted only 0 of"):
+    with pytest.raises(ConfigError, match="accepted only 0 of"):
         rejection_sample(lambda b: (torch.arange(b), torch.zeros(b)), 1, rng=rng, what="test", max_proposals=10)
 
 

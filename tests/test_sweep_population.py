@@ -96,10 +96,17 @@ def test_population_flag_is_checked_before_ray_starts(tmp_path):
                                 timeout=120)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
         assert not (tmp_path / "rr").exists()
-    result = subprocess.run([sys.executable, str(ROOT / "sweeps" / "all_methods.py"), "--smoke", "--population", "2",
-                             "--methods", "unrolled", "--samplers", "--storage-path", str(tmp_path / "rr")],
-                            cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and "unrolled cannot train in a population" in result.stderr
+    from gan_core import errors, sweep
+
+    with pytest.raises(errors.ConfigError, match="unrolled cannot train in a population: its generator loss"):
+        sweep.run_sweep("unrolled", study="refused", population=2, smoke=True, storage_path=str(tmp_path / "rr"),
+                        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    with pytest.raises(errors.ConfigError, match="cannot pack a continuous search over md_sigma"):
+        space = gan_core.search_space.validate({"method": "mdgan", "search": {
+            "md_sigma": {"type": "loguniform", "low": 0.1, "high": 2.0}}, "smoke": {"max_steps": 20,
+            "eval_every_steps": 10, "eval_samples": 200, "inception_samples": 0}}, "md.yaml")
+        sweep.run_sweep("mdgan", study="refused", space=space, population=2, smoke=True,
+                        storage_path=str(tmp_path / "rr"), tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     assert not (tmp_path / "rr").exists()
 
 

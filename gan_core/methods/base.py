@@ -14,8 +14,7 @@ from torch import nn
 
 from .. import losses
 from ..config import COMMON, Param, resolve
-from ..data import TRAIN_IMAGES
-from ..gan_trainer import GanTrainer
+from ..gan_trainer import GanTrainer, schedule
 from ..models import Discriminator
 
 if TYPE_CHECKING:
@@ -49,9 +48,7 @@ class Method:
 
     def planned_reports(self, config: dict) -> int:
         """How many reports a run with this resolved config makes (ASHA's max_t)."""
-        steps_per_epoch = max(1, (TRAIN_IMAGES // config["batch_size"]) // config["n_critic"])
-        total = config["max_steps"] or config["epochs"] * steps_per_epoch
-        every = config["eval_every_steps"] or config["eval_every_epochs"] * steps_per_epoch
+        total, every = schedule(config)
         return math.ceil(total / every)
 
     def build_discriminator(self, config: dict, **shape) -> nn.Module:

@@ -14,7 +14,7 @@ from torch import nn
 from .. import losses
 from ..config import ConfigError, Param
 from ..models import Discriminator
-from .base import Method, loss_param
+from .base import Method
 
 
 def check_dims(components: int, dim: int) -> None:

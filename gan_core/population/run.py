@@ -17,6 +17,7 @@ from typing import Any
 from .. import checkpoint, loop, registry
 from ..device import pick_device
 from ..errors import CheckpointError, ConfigError
+from ..gan_trainer import schedule
 from ..images import save_grid
 from .members import check_method, check_together
 from .trainer import PopulationTrainer
@@ -47,6 +48,12 @@ def spread(finals: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
             for k in keys}
 
 
+def tracked_state(state: dict[str, Any]) -> dict[str, Any]:
+    """What a population checkpoint holds beside its members' own checkpoints, as JSON-ready values."""
+    return {k: v.tolist() if hasattr(v, "tolist") else v for k, v in state.items()
+            if k in ("configs", "alive", "finite", "deaths", "ids", "active")}
+
+
 def resume_state(out: Path, configs: list[dict[str, Any]]) -> dict[str, Any]:
     index = out / "population.json"
     if not index.exists():
@@ -55,6 +62,9 @@ def resume_state(out: Path, configs: list[dict[str, Any]]) -> dict[str, Any]:
     if saved["configs"] != json.loads(json.dumps(configs)):
         raise CheckpointError(f"{index} holds another population (its members' configs differ); resume with its own")
     members = [checkpoint.load(out / MEMBER.format(k) / checkpoint.FILE) for k in range(len(configs))]
+    if int(members[0]["step"]) >= schedule(configs[0])[0]:
+        raise CheckpointError(f"the population in {out} has already trained its {members[0]['step']} steps; "
+                              f"give a longer budget to go on")
     return {**saved["population"], "configs": configs, "members": members,
             "step": members[0]["step"], "train_seconds": members[0]["train_seconds"]}
 
@@ -89,10 +99,8 @@ def train_population(method: str, config: dict[str, Any] | list[dict[str, Any]],
             save_grid(samples_u8[k], folder / "samples" / f"step_{metrics['step']:07d}.png")
             with open(folder / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(metrics) + "\n")
-        small = {k: v.tolist() if hasattr(v, "tolist") else v for k, v in state.items()
-                 if k in ("alive", "finite", "deaths", "steps")}
         (out / "population.json").write_text(json.dumps({"method": method, "configs": configs,
-                                                         "population": small}, indent=1))
+                                                         "population": tracked_state(state)}, indent=1))
 
     finals = loop.drive(trainer, report=report, resume=state, progress=progress)
     if out is not None:

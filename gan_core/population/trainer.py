@@ -14,11 +14,11 @@ from typing import Any
 
 import torch
 
-from .. import checkpoint, loop
+from .. import checkpoint, ema, loop
 from ..data import Batches, load_mnist, quantize
 from ..draws import Draws, key_for
 from ..errors import CheckpointError
-from ..gan_trainer import make_optimizer, make_train_step
+from ..gan_trainer import make_optimizer, make_train_step, schedule
 from ..metrics.evaluate import evaluate_members, inception_count, noise_for_evaluation
 from ..models import LATENT_DIM, Generator, KeyedDropout
 from . import members
@@ -44,15 +44,14 @@ class PopulationTrainer:
         self.opt_g, self.opt_d = self._optimizer(self.G, "lr_g"), self._optimizer(self.D, "lr_d")
         self.batches = Batches(load_mnist("train", device), self.config["batch_size"], seed=seeds)
         self.rng = Draws(key_for(torch.tensor(seeds)).to(device))
-        steps_per_epoch = max(1, self.batches.batches_per_epoch // self.config["n_critic"])
-        self.total_steps = self.config["max_steps"] or self.config["epochs"] * steps_per_epoch
-        self.eval_every = self.config["eval_every_steps"] or self.config["eval_every_epochs"] * steps_per_epoch
+        self.total_steps, self.eval_every = schedule(self.config)
         self.images_per_step = self.config["batch_size"] * self.config["n_critic"]
         self.n_inception = inception_count(self.config, device)
         self.alive = torch.ones(self.size, dtype=torch.bool, device=device)
         self.finite = self.alive.clone()  # updated every step without a host sync
         self.deaths: dict[int, str] = {}
         self.ages = [0] * self.size  # steps each member has trained
+        self.last_losses = (torch.zeros(self.size), torch.zeros(self.size))
         self._step = make_train_step(method, self.config, self.G, self.D, self.opt_g, self.opt_d, self.batches.next,
                                      lambda n: self.rng.normal(n, LATENT_DIM), self.rng)
 
@@ -102,22 +101,24 @@ class PopulationTrainer:
     # --- training ------------------------------------------------------------------
     def step(self) -> dict[str, torch.Tensor]:
         loss_d, loss_g, logs = self._step()
-        decay = torch.minimum(self.g_ema, (1.0 + self.ema_updates) / (10.0 + self.ema_updates))
+        decay = ema.warmup_decay(self.g_ema, self.ema_updates)
         with torch.no_grad():  # a member without averaging keeps decay 0: its "average" is G itself
             for name, p in self.G.params.items():
                 self.G_ema[name].lerp_(p, (1 - decay).to(p.dtype).view(-1, *([1] * (p.dim() - 1))))
         self.ema_updates += 1
         self.finite &= torch.isfinite(loss_d) & torch.isfinite(loss_g)
+        self.last_losses = (loss_d.detach(), loss_g.detach())  # a retired member's reason quotes them
         self.ages = [a + 1 for a in self.ages]
         if self.ages[0] % loop.CHECK_EVERY == 0:
-            self.retire_diverged(loss_d, loss_g)
+            self.retire_diverged()
         keep = self.alive & self.finite
         # retired members' numbers never reach the loop's guard, which would end every member
         return {k: torch.where(keep, v, torch.zeros_like(v)) for k, v in {"loss_d": loss_d, "loss_g": loss_g,
                                                                             **logs}.items()}
 
-    def retire_diverged(self, loss_d: torch.Tensor, loss_g: torch.Tensor) -> None:
+    def retire_diverged(self) -> None:
         """Members whose losses went NaN or inf since the last check end here, each with its reason."""
+        loss_d, loss_g = self.last_losses
         for k in torch.nonzero(self.alive & ~self.finite).flatten().tolist():
             self.deaths[k] = (f"{self.name} member {k} diverged by step {self.ages[k]}: "
                               f"loss_d={float(loss_d[k]):.4g}, loss_g={float(loss_g[k]):.4g} (NaN or inf)")
@@ -139,14 +140,15 @@ class PopulationTrainer:
 
     def metrics(self, final: bool, means: dict[str, torch.Tensor], timing: dict[str, Any]) -> list[dict[str, Any]]:
         """One report per member; a retired member reports its status and reason instead of metrics."""
-        self.retire_diverged(means.get("loss_d", torch.zeros(self.size)), means.get("loss_g", torch.zeros(self.size)))
+        self.retire_diverged()
         tick = time.perf_counter()
         done = [final or age >= self.total_steps for age in self.ages]
-        n_inception = self.n_inception if (any(done) or self.config["inception_every_report"]) else 0
+        every = self.config["inception_every_report"]  # a sweep on Inception fid needs it at each report
+        scored = [k for k in range(self.size) if (done[k] or every) and k not in self.deaths]
+        n_inception = self.n_inception if scored else 0
         images = self.generate(max(self.config["eval_samples"], n_inception))
         scores = evaluate_members(images, eval_samples=self.config["eval_samples"], inception_samples=n_inception,
-                                  inception=[k for k in range(self.size) if done[k] and k not in self.deaths],
-                                  device=str(self.device))
+                                  inception=scored, device=str(self.device))
         epochs = self.batches.epochs_done
         out = []
         for k in range(self.size):

@@ -80,7 +80,7 @@ class DRS:
             self.max_logit = max(self.max_logit, float(logit.max()))  # M keeps rising with new maxima
             f = acceptance_logit(logit, self.max_logit, self.eps)
             gamma = 0.0 if self.percentile is None else float(np.percentile(f.cpu().numpy(), self.percentile))
-            return x, torch.sigmoid(f - gamma)
+            return x, acceptance_probability(logit, self.max_logit, gamma, self.eps)
 
         return rejection_sample(propose, n, rng=rng, what="DRS (lower drs_percentile)")
 

@@ -5,6 +5,8 @@ from typing import Callable
 
 import torch
 
+from ..errors import ConfigError
+
 BATCH = 5000
 
 
@@ -19,7 +21,7 @@ def rejection_sample(propose: Callable[[int], tuple[torch.Tensor, torch.Tensor]]
     kept, have, proposed = [], 0, 0
     while have < n:
         if proposed >= max_proposals:
-            raise RuntimeError(f"{what} accepted only {have} of {proposed} proposals; loosen its acceptance")
+            raise ConfigError(f"{what} accepted only {have} of {proposed} proposals; loosen its acceptance")
         candidates, probability = propose(batch)
         accept = torch.rand(batch, generator=rng, dtype=torch.float64).to(probability.device) < probability
         kept.append(candidates[accept])

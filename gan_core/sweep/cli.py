@@ -14,7 +14,10 @@ from ..errors import ConfigError, UserError
 from ..gan_model import best_model
 from ..images import save_grid
 from ..sampling.jobs import JOBS
+from ..population.members import REFUSED
 from .driver import run_sweep
+from .plan import storage_uri
+from .ray_session import latest_experiment
 from .results import SweepResult, fmt
 
 SMOKE_SAMPLES = 6
@@ -75,8 +78,9 @@ def sweep_options(args: argparse.Namespace) -> dict[str, Any]:
                 max_concurrent=args.max_concurrent,
                 cpus_per_trial=args.cpus_per_trial if args.cpus_per_trial is not None
                 else _env_float("GAN_CPUS_PER_TRIAL"),
+                # a cluster's per-trial GPU share is not a population's: one per GPU unless the flag says
                 gpus_per_trial=args.gpus_per_trial if args.gpus_per_trial is not None
-                else _env_float("GAN_GPUS_PER_TRIAL"),
+                else (None if args.population is not None else _env_float("GAN_GPUS_PER_TRIAL")),
                 base=args.base, grace_period=args.asha_grace, reduction_factor=args.asha_reduction,
                 finalists=args.finalists, population=args.population, populations=args.populations)
 
@@ -106,7 +110,7 @@ def main(method: str, study: str, description: str, argv: list[str] | None = Non
     if result.best:
         print(f"best: run {result.best['run_id']} {result.best['metric']}={result.best[result.best['metric']]:.3f}; "
               f"{result.champion}")
-        print(where_to_look(method, result, args.tracking_uri))
+        print(exit_on_user_error(lambda: where_to_look(method, result, args.tracking_uri)))
     return result
 
 
@@ -140,17 +144,33 @@ def compare(method_names: list[str], study: str, description: str, argv: list[st
     options = sweep_options(args)
     results: list[tuple[str, SweepResult]] = []
     for m in args.methods:
-        result = exit_on_user_error(lambda m=m: run_sweep(m, study=f"{study}-{m}", **options,
+        packed = options["population"] is not None and m not in REFUSED
+        if options["population"] is not None and not packed:
+            print(f"{m}: cannot be packed ({REFUSED[m].split(';')[0]}); its study runs one trial a process")
+        method_options = {**options, "population": options["population"] if packed else None,
+                          "resume": args.resume and has_experiment(options["storage_path"], f"{study}-{m}")}
+        result = exit_on_user_error(lambda m=m: run_sweep(m, study=f"{study}-{m}", **method_options,
                                                           points_to_evaluate=(points or {}).get(m)))
         results.append((m, result))
         for job in args.samplers if result.best else []:
             # the ASHA flags describe the GAN budget; a sampler job's rungs keep their defaults
-            job_options = {**options, "base": result.best["run_id"], "grace_period": 1, "reduction_factor": None}
+            job_options = {**options, "base": result.best["run_id"], "grace_period": 1, "reduction_factor": None,
+                           "population": None,  # a sampler job's trials are not GANs to pack
+                           "resume": args.resume and has_experiment(options["storage_path"], f"{study}-{m}-{job}")}
             results.append((f"{m}+{job}", exit_on_user_error(
                 lambda job=job: run_sweep(job, study=f"{study}-{m}-{job}", **job_options))))
     table = comparison_table(results)
     print(f"\n{study}: best completed trial per method (fid on inception_samples samples)\n{table}")
     return table
+
+
+def has_experiment(storage_path: str | None, study: str) -> bool:
+    """Whether --resume has something to continue for ``study`` (compare resumes what had started)."""
+    try:
+        latest_experiment(storage_uri(storage_path), study)
+        return True
+    except ConfigError:
+        return False
 
 
 def comparison_table(results: list[tuple[str, SweepResult]]) -> str:

@@ -61,9 +61,19 @@ class Coordinator:
                 with Image.open(io.BytesIO(report["grid"])) as image:
                     self.sweep_run.log_image(run_id, image.copy(), step)
             action = self._decide(member_id, run_id, record, report, metrics)
-            replacement = self._offer(population, record.signature) if action == "stop" else None
-            decisions[member_id] = (action, replacement)
+            decisions[member_id] = (action, self._successor(population, record) if action == "stop" else None)
         return decisions
+
+    def _successor(self, population: str, record) -> tuple[str, dict] | None:
+        """Who takes an ended member's slot: the one it got before, when a restarted population replays
+        the report that ended it (so no member is handed out twice), else the next proposal."""
+        held = self.search.records.get(record.successor)
+        if held is not None and held.status == "running":
+            return held.member_id, self.resolve(held.config)
+        offer = self._offer(population, record.signature)
+        record.successor = offer[0] if offer else ""
+        self.search.save()
+        return offer
 
     def _decide(self, member_id, run_id, record, report, metrics) -> str:
         if metrics.get("status") == "diverged":

@@ -12,16 +12,17 @@ import torch
 
 from .. import checkpoint, ranking, sampling, tracking
 from ..data import quantize
+from ..device import pick_device
 from ..metrics.evaluate import EVAL_SEED, generate, score_images
 from ..models import frozen_generator
 
 
-def samples_of(state: dict[str, Any], n: int, base: dict[str, Any] | None) -> torch.Tensor:
+def samples_of(state: dict[str, Any], n: int, base: dict[str, Any] | None, device: torch.device) -> torch.Tensor:
     """uint8 [n, 784] from a finished run's checkpoint: a GAN's generator, or a fitted sampler on its base."""
     if base is None:
-        return generate(frozen_generator(state["generator"]), n)
+        return generate(frozen_generator(state["generator"], device), n)
     sampler = state["config"].get("sampler", state["method"])
-    x = sampling.draw(sampler, n, generator=frozen_generator(base["generator"]), base=base, fitted=state,
+    x = sampling.draw(sampler, n, generator=frozen_generator(base["generator"], device), base=base, fitted=state,
                       seed=EVAL_SEED)
     return quantize(x).view(n, 784)
 
@@ -31,10 +32,11 @@ def score_finalists(runs: list[ranking.RunRecord], *, metric: str, count: int, s
     """Score the ``count`` best of ``runs`` by ``metric`` on ``samples`` Inception samples and log
     fid/precision/recall (with ``inception_samples``) to each; return the scored run ids."""
     ranked, _ = ranking.rank(runs, metric)
+    device = pick_device("auto")  # the driver's GPU when it has one: 10,000 samples each there
     scored = []
     for run in ranked[:count]:
         state = checkpoint.load(tracking.download_checkpoint(run.run_id, uri) / checkpoint.FILE)
-        metrics = score_images(samples_of(state, samples, base), "inception")
+        metrics = score_images(samples_of(state, samples, base, device), "inception", device=str(device))
         tracking.log_metrics(run.run_id, {**metrics, "inception_samples": samples},
                              step=int(run.metrics.get("step", 0)), uri=uri)
         scored.append(run.run_id)

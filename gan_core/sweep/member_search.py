@@ -38,6 +38,7 @@ class MemberRecord:
     status: str = "pending"         # pending, running, then one of ENDED
     values: list[float] = field(default_factory=list)  # the metric at each of its reports
     population: str = ""
+    successor: str = ""             # the member that took its slot when it ended
 
 
 class MemberSearch:
@@ -139,9 +140,6 @@ class MemberSearch:
             self.records[member_id].status = "pending"
         self.save()
         return orphans
-
-    def unfinished(self) -> bool:
-        return len(self.records) < self.num_samples or any(r.status not in ENDED for r in self.records.values())
 
     # --- persistence -------------------------------------------------------------
     def save(self) -> None:

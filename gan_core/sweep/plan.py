@@ -12,7 +12,9 @@ from .. import presets, registry, search_space as spaces, tracking
 from ..errors import ConfigError
 from ..gan_model import load_base
 from ..metrics.evaluate import inception_count
-from ..population.members import check_method
+from ..device import pick_device
+from ..gan_trainer import schedule
+from ..population.members import SHARED_FLOATS, check_method
 from .ray_session import latest_experiment
 
 METRICS = ("fid_mnist", "fid")
@@ -122,6 +124,19 @@ def first_trials(job, space: spaces.SearchSpace, fixed: dict[str, Any],
     return out
 
 
+def check_packable(space: spaces.SearchSpace, resolved: dict[str, Any]) -> None:
+    """What a population sweep needs beyond a sweep: whole reports, and no continuous search over a
+    setting that members must share (every proposal would be a population of its own)."""
+    total, every = schedule(resolved)
+    if total % every:
+        raise ConfigError(f"--population needs a budget of whole reports: {total} steps is not a multiple of "
+                          f"the {every} between reports; set max_steps or the cadence so it is")
+    for key, spec in space.search.items():
+        if key in SHARED_FLOATS and spec["type"] != "categorical":
+            raise ConfigError(f"{space.source}: --population cannot pack a continuous search over {key}, which "
+                              f"members of one population share; make it categorical or fix it")
+
+
 def make_plan(method: str, study: str, options: SweepOptions, space: spaces.SearchSpace | None = None,
               points_to_evaluate: list[dict] | None = None) -> SweepPlan:
     """Check everything that can be wrong (before Ray starts) and fix what the sweep will run."""
@@ -149,7 +164,7 @@ def make_plan(method: str, study: str, options: SweepOptions, space: spaces.Sear
     finalist_samples = 0
     if options.metric != "fid" and "inception_samples" in job.schema:
         # Inception for the finalists only, once, after the study; trials train without it
-        finalist_samples = inception_count(resolved, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+        finalist_samples = inception_count(resolved, pick_device("auto"))
         fixed["inception_samples"] = 0
         resolved = job.resolve(fixed)
     reduction = options.reduction_factor if options.reduction_factor is not None else (2 if options.smoke else 3)
@@ -159,6 +174,11 @@ def make_plan(method: str, study: str, options: SweepOptions, space: spaces.Sear
                           f"got {options.grace_period}")
     if options.early_stopping and not reduction > 1:
         raise ConfigError(f"--asha-reduction must be above 1, got {reduction}")
+    driver = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    registry.preflight({**resolved, "inception_samples": finalist_samples or resolved.get("inception_samples", 0)},
+                       driver)  # missing data or weights: one line now, not after the study
+    if options.population is not None:
+        check_packable(space, resolved)
     storage = storage_uri(options.storage_path)
     restore_from = latest_experiment(storage, study) if options.resume else None
     points = first_trials(job, space, fixed, points_to_evaluate)

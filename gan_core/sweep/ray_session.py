@@ -3,6 +3,7 @@ and size each trial."""
 from __future__ import annotations
 
 import os
+import re
 
 import pyarrow.fs as pafs
 import ray
@@ -32,8 +33,8 @@ def latest_experiment(storage_uri: str, study: str) -> tuple[str, str]:
     """(path, name) of the newest restorable <study>-* experiment, local or on S3/GCS."""
     fs, root = pafs.FileSystem.from_uri(storage_uri)
     infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
-    names = sorted(i.base_name for i in infos
-                   if i.type == pafs.FileType.Directory and i.base_name.startswith(f"{study}-"))
+    own = re.compile(rf"{re.escape(study)}-\d{{8}}-\d{{6}}$")  # not all_methods-wgan-drs-* for all_methods-wgan
+    names = sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory and own.match(i.base_name))
     for name in reversed(names):
         path = f"{storage_uri.rstrip('/')}/{name}"
         if tune.Tuner.can_restore(path):
