@@ -113,6 +113,12 @@ def markdown(cache: dict, command: str) -> str:
               "| epoch | runs | Spearman | Kendall |", "|---|---|---|---|"]
     for rung, a in cache["early_rungs"].items():
         lines.append(f"| {rung} | {a['n']} | {a.get('spearman', math.nan):.3f} | {a.get('kendall', math.nan):.3f} |")
+    if "inception_check" in cache:
+        c = cache["inception_check"]
+        lines += ["", f"Inception against itself in the best quarter ({c['n']} generators): their `fid` on the next "
+                      f"{n} samples ranks them like the first {n} with Spearman {c['spearman_fid_vs_fid_b']:.3f} "
+                      f"(Kendall {c['kendall_fid_vs_fid_b']:.3f}); `fid_mnist` against the mean of the two: "
+                      f"Spearman {c['spearman_fid_mnist_vs_mean']:.3f}."]
     lines += ["", "Every generator of the set:", "",
               "| run | generator | epoch | Inception fid | fid_mnist | precision_mnist | recall_mnist | "
               "density_mnist | coverage_mnist |", "|---|---|---|---|---|---|---|---|---|"]
@@ -132,6 +138,9 @@ def main() -> None:
     parser.add_argument("--inception-samples", type=int, default=500)
     parser.add_argument("--cache", type=Path, default=Path("docs/metric_validation.json"))
     parser.add_argument("--doc", type=Path, default=None, help="write the tables as markdown here")
+    parser.add_argument("--inception-check", action="store_true",
+                        help="score the best quarter's Inception fid again on the next, disjoint samples "
+                             "(fid_b): how well Inception itself ranks them at this sample count")
     args = parser.parse_args()
 
     epochs = [int(e) for e in args.epochs.split(",")]
@@ -154,6 +163,22 @@ def main() -> None:
                 print(f"{run.name} epoch {epoch} {kind}: fid {row['fid']:.1f}, fid_mnist "
                       f"{row[f'fid_mnist@{FEATURE_LAYER}']:.3f} ({row['seconds']:.0f} s)", flush=True)
     rows = cache["rows"]
+    if args.inception_check:
+        best = sorted(rows, key=lambda r: r["fid"])[:max(3, len(rows) // 4)]
+        for row in best:
+            if "fid_b" not in row:
+                state = torch.load(row["file"], map_location="cpu", weights_only=True)
+                n = row["inception_samples"]
+                images = generate(frozen_generator(state[row["kind"]]), 2 * n)[n:]
+                row["fid_b"] = score_images(images, inception)["fid"]
+                args.cache.write_text(json.dumps(cache, indent=1))
+                print(f"{row['run']} epoch {row['epoch']} {row['kind']}: fid {row['fid']:.1f}, again {row['fid_b']:.1f}")
+        pairs = [(r["fid"], r["fid_b"]) for r in best if "fid_b" in r]
+        mean = [{**r, "fid": (r["fid"] + r["fid_b"]) / 2} for r in best if "fid_b" in r]
+        cache["inception_check"] = {
+            "n": len(pairs), "spearman_fid_vs_fid_b": float(spearmanr(*zip(*pairs)).statistic),
+            "kendall_fid_vs_fid_b": float(kendalltau(*zip(*pairs)).statistic),
+            "spearman_fid_mnist_vs_mean": agreement(mean, f"fid_mnist@{FEATURE_LAYER}").get("spearman")}
     cache["agreement"] = {layer: agreement(rows, f"fid_mnist@{layer}") for layer in FEATURE_LAYERS}
     cache["early_rungs"] = early_rungs(args.runs, rows, FEATURE_LAYER)
     cache["machine"] = f"{hardware()}, torch {torch.__version__}"
