@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ray import cloudpickle
 from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
 
@@ -15,10 +16,17 @@ from ..trainables import SAMPLES
 TUNE_KEYS = set(AUTO_RESULT_KEYS) | {"done", "trial_id", "experiment_tag", "should_checkpoint", "node_id"}
 
 
+def _staged(trial, name: str) -> Path | None:
+    """Ray writes a trial's error into the driver's staging folder and syncs it to storage later."""
+    path = getattr(trial, name, None)
+    return Path(path) if path and Path(path).exists() else None
+
+
 def trial_error(trial) -> Exception | None:
     """The exception a trial failed with (Ray's wrapper is also an instance of the original class)."""
     try:
-        return trial.get_pickled_error()
+        staged = _staged(trial, "pickled_error_file")
+        return cloudpickle.loads(staged.read_bytes()) if staged else trial.get_pickled_error()
     except Exception:  # an error that could not be unpickled here
         return None
 
@@ -26,7 +34,8 @@ def trial_error(trial) -> Exception | None:
 def error_line(error: Exception | None, trial=None) -> str:
     """The original exception's one line, not Ray's traceback around it."""
     if error is None:
-        text = trial.get_error() if trial is not None else None
+        staged = _staged(trial, "error_file") if trial is not None else None
+        text = staged.read_text() if staged else (trial.get_error() if trial is not None else None)
         lines = [line for line in (text or "").splitlines() if line.strip()]
         return lines[-1].strip() if lines else "failed (no error recorded)"
     cause = getattr(error, "cause", None) or error
