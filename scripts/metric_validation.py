@@ -99,7 +99,10 @@ def markdown(cache: dict, command: str) -> str:
     rows = sorted(cache["rows"], key=lambda r: (r["run"], r["kind"], r["epoch"]))
     n = rows[0]["inception_samples"] if rows else 0
     layers = list(cache["agreement"])
-    lines = [f"Made by `{command}` on {cache['machine']}. Inception `fid` on {n} samples for every generator "
+    lines = ["# Metric validation: does `fid_mnist` rank generators like Inception `fid`?", "",
+             "Written by scripts/metric_validation.py; what it shows and what was tried: docs/metrics.md, "
+             "\"Agreement on trained generators\".", "",
+             f"Made by `{command}` on {cache['machine']}. Inception `fid` on {n} samples for every generator "
              f"(the same first {n} of its 10,000); the MNIST metrics on 10,000.", "",
              "| layer | generators | Spearman | Kendall | best quarter (n) | Spearman there | Kendall there |",
              "|---|---|---|---|---|---|---|"]
@@ -141,14 +144,16 @@ def main() -> None:
     parser.add_argument("--inception-check", action="store_true",
                         help="score the best quarter's Inception fid again on the next, disjoint samples "
                              "(fid_b): how well Inception itself ranks them at this sample count")
+    parser.add_argument("--report-only", action="store_true",
+                        help="score nothing new: the figures and --doc from the cached rows")
     args = parser.parse_args()
 
     epochs = [int(e) for e in args.epochs.split(",")]
     cache = json.loads(args.cache.read_text()) if args.cache.exists() else {"rows": []}
     done = {(r["run"], r["epoch"], r["kind"]) for r in cache["rows"]}
-    extractors = {layer: mnist_extractor(layer=layer) for layer in FEATURE_LAYERS}
-    inception = inception_extractor()
-    for run in args.runs:
+    extractors = {} if args.report_only else {layer: mnist_extractor(layer=layer) for layer in FEATURE_LAYERS}
+    inception = None if args.report_only else inception_extractor()
+    for run in [] if args.report_only else args.runs:
         for epoch, path in snapshots(run, epochs):
             state_keys = torch.load(path, map_location="cpu", weights_only=True).keys()
             for kind in args.kinds.split(","):
@@ -163,7 +168,7 @@ def main() -> None:
                 print(f"{run.name} epoch {epoch} {kind}: fid {row['fid']:.1f}, fid_mnist "
                       f"{row[f'fid_mnist@{FEATURE_LAYER}']:.3f} ({row['seconds']:.0f} s)", flush=True)
     rows = cache["rows"]
-    if args.inception_check:
+    if args.inception_check and not args.report_only:
         best = sorted(rows, key=lambda r: r["fid"])[:max(3, len(rows) // 4)]
         for row in best:
             if "fid_b" not in row:
@@ -185,7 +190,8 @@ def main() -> None:
     args.cache.write_text(json.dumps(cache, indent=1))
     print(json.dumps({"agreement": cache["agreement"], "early_rungs": cache["early_rungs"]}, indent=1))
     if args.doc:
-        args.doc.write_text(markdown(cache, "scripts/metric_validation.py " + " ".join(sys.argv[1:])))
+        args.doc.write_text(markdown(cache, "scripts/metric_validation.py " + " ".join(
+            a for a in sys.argv[1:] if a != "--report-only")))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Measure every method and sampler with `gan train` and write docs/RESULTS.md.
+"""Measure every method and sampler with `gan train` and write its table into docs/RESULTS.md.
 
     python scripts/results.py                       # CPU budget: 1 epoch per method (about an hour on 2 cores)
     python scripts/results.py --epochs 100 --inception-samples 10000   # the protocol, on a GPU
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+MARKER = "<!-- scripts/results.py rewrites everything below this line -->"
 GAN = [sys.executable, "-m", "gan_core.cli", "train", "--quiet"]
 
 
@@ -65,7 +66,8 @@ def main() -> None:
             return f"{metrics[key]:.3f}" if key in metrics else "–"
 
         lines = [
-            "# Results: every method and sampler, measured here",
+            MARKER,
+            f"## Every method and sampler after {args.epochs} epoch(s)",
             "",
             f"Measured on {time.strftime('%Y-%m-%d')} by `python scripts/results.py "
             f"--epochs {args.epochs} --inception-samples {args.inception_samples}` on: {hardware()}.",
@@ -90,7 +92,9 @@ def main() -> None:
                                      f"`{cmd}`", ""]).strip())
         doc = ROOT / args.doc
         doc.parent.mkdir(parents=True, exist_ok=True)
-        doc.write_text("\n".join(lines) + "\n")
+        # Keep what the doc holds above the marker (the protocol's table, written by hand from its runs).
+        head = doc.read_text().split(MARKER)[0] if doc.exists() else "# Results\n\n"
+        doc.write_text(head + "\n".join(lines) + "\n")
 
     common = ["--set", f"eval_samples={args.eval_samples}", "--set", f"inception_samples={args.inception_samples}"]
     rows = []
