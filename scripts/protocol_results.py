@@ -75,7 +75,7 @@ def main() -> None:
                 else:
                     metrics = score_images(template_pixels(G, args.samples), "inception")
                 row = {"label": label, "kind": kind, "epoch": epoch, "mapping": mapping, "file": str(path),
-                       "config": state.get("config", {}), **metrics, "seconds": time.time() - tick,
+                       "config": state.get("config", {}), "inception_samples": args.samples, **metrics, "seconds": time.time() - tick,
                        "hardware": hardware()}
                 cache["rows"].append(row)
                 args.cache.parent.mkdir(parents=True, exist_ok=True)
