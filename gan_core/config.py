@@ -81,6 +81,17 @@ COMMON: dict[str, Param] = {
     "n_critic": Param(1, int, low=1, high=100, help="discriminator steps per generator step"),
     "d_dropout": Param(0.0, float, low=0.0, high=0.9),
     "d_spectral_norm": Param(False, bool),
+    # The discriminator's levers (G is fixed): its body, anti-collapse features, and what it sees.
+    "d_arch": Param("mlp", str, choices=("mlp", "conv"),
+                    help="D's body: the baseline MLP, or two strided 4x4 convolutions"),
+    "d_width": Param(64, int, low=4, high=512, help="the conv D's channels (2x in its second layer)"),
+    "d_mbstd": Param(False, bool, help="a minibatch-std feature before D's head (Karras et al. 2018)"),
+    "d_pack": Param(1, int, low=1, high=8, help="PacGAN: D judges this many samples at once (divides batch_size)"),
+    "augment": Param("none", str, help="DiffAugment policy on what D sees: none, or a comma list of "
+                                       "color, translation, cutout"),
+    "augment_p": Param(1.0, float, low=0.0, high=1.0, help="probability that an image D sees is augmented"),
+    "lr_decay": Param("none", str, choices=("none", "linear"),
+                      help="learning-rate schedule: constant, or linear to 0 at the last step"),
     "gp_lambda": Param(0.0, float, low=0.0, high=1000.0, help="WGAN-GP penalty weight (0: off)"),
     "r1_gamma": Param(0.0, float, low=0.0, high=1000.0, help="R1 penalty weight γ (0: off)"),
     "g_ema": Param(0.0, float, low=0.0, high=0.99999,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
-from . import checkpoint, ema, loop
+from . import augment, checkpoint, ema, loop
 from .data import TRAIN_IMAGES, Batches, load_mnist
 from .draws import Draws, key_for
 from .metrics.evaluate import evaluate_generator, generate, inception_count
@@ -23,6 +23,13 @@ def schedule(config: dict) -> tuple[int, int]:
     steps_per_epoch = max(1, (TRAIN_IMAGES // config["batch_size"]) // config["n_critic"])
     total = config["max_steps"] or config["epochs"] * steps_per_epoch
     return total, config["eval_every_steps"] or config["eval_every_epochs"] * steps_per_epoch
+
+
+def lr_factor(config: dict, step, total: int):
+    """The learning rates' multiplier before generator step ``step`` (a number, or a population's [K] ages)."""
+    if config["lr_decay"] == "linear":
+        return 1.0 - step / total
+    return 1.0
 
 
 def make_optimizer(params, config: dict, lr: float) -> torch.optim.Optimizer:
@@ -46,6 +53,7 @@ def make_train_step(method: "Method", config: dict, G: torch.nn.Module, D: torch
     n_critic, batch = config["n_critic"], config["batch_size"]
     mode = config.get("compile_mode", "default")
     train_g, train_d = (torch.compile(G, mode=mode), torch.compile(D, mode=mode)) if config["compile"] else (G, D)
+    train_d = augment.wrap(train_d, config, rng)  # D sees real and fake images through the same augmentation
 
     def train_step() -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         for _ in range(n_critic):
@@ -99,6 +107,7 @@ class GanTrainer:
         self.opt_d = make_optimizer(self.D.parameters(), config, config["lr_d"])
         self.batches = Batches(load_mnist("train", device), config["batch_size"], seed=config["seed"])
         self.total_steps, self.eval_every = schedule(config)
+        self.steps_done = 0  # the learning-rate schedule's clock
         self.images_per_step = config["batch_size"] * config["n_critic"]
         self.n_inception = inception_count(config, device)
         self._step = make_train_step(method, config, self.G, self.D, self.opt_g, self.opt_d, self.batches.next,
@@ -110,7 +119,13 @@ class GanTrainer:
         return self.G if self.G_ema is None else self.G_ema
 
     def step(self) -> dict[str, torch.Tensor]:
+        if self.config["lr_decay"] != "none":
+            factor = lr_factor(self.config, self.steps_done, self.total_steps)
+            for opt, key in ((self.opt_g, "lr_g"), (self.opt_d, "lr_d")):
+                for group in opt.param_groups:
+                    group["lr"] = self.config[key] * factor
         loss_d, loss_g, logs = self._step()
+        self.steps_done += 1
         if self.G_ema is not None:
             ema.update(list(self.G_ema.parameters()), list(self.G.parameters()),
                        ema.warmup_decay(self.config["g_ema"], self.ema_updates))
@@ -151,6 +166,7 @@ class GanTrainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.batches.load_state_dict(state["batches"])
+        self.steps_done = int(state.get("step", state.get("member_step", 0)))
         self.rng.load_state_dict(state["draws"])
         set_dropout_calls(self.D, state["dropout_calls"])
         checkpoint.set_rng_state(state["rng"], self.device)

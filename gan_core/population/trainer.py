@@ -18,7 +18,7 @@ from .. import checkpoint, ema, loop
 from ..data import Batches, load_mnist, quantize
 from ..draws import Draws, key_for
 from ..errors import CheckpointError
-from ..gan_trainer import make_optimizer, make_train_step, schedule
+from ..gan_trainer import lr_factor, make_optimizer, make_train_step, schedule
 from ..metrics.evaluate import evaluate_members, inception_count, noise_for_evaluation
 from ..models import LATENT_DIM, Generator, KeyedDropout
 from . import members
@@ -100,6 +100,10 @@ class PopulationTrainer:
 
     # --- training ------------------------------------------------------------------
     def step(self) -> dict[str, torch.Tensor]:
+        if self.config["lr_decay"] != "none":
+            factor = lr_factor(self.config, torch.tensor(self.ages, dtype=torch.float64, device=self.device),
+                               self.total_steps)
+            self.opt_g.lr_scale, self.opt_d.lr_scale = factor, factor
         loss_d, loss_g, logs = self._step()
         decay = ema.warmup_decay(self.g_ema, self.ema_updates)
         with torch.no_grad():  # a member without averaging keeps decay 0: its "average" is G itself
