@@ -103,6 +103,12 @@ COMMON: dict[str, Param] = {
                                help="samples for Inception fid at the end of a run "
                                     "(0: skip; -1: 10,000 on GPU, 500 on CPU)"),
     "inception_every_report": Param(False, bool, help="Inception fid at every report (GPU sweeps)"),
+    # The pruning signal (gan_core.metrics.probe): Inception in bf16 on a few samples where ASHA decides.
+    "probe_samples": Param(250, int, low=0, high=10_000,
+                           help="samples for the pruning signal fid_inception_bf16 (0: off)"),
+    "probe_grace": Param(1, int, low=1, help="ASHA's grace in reports: the signal is computed at its rungs"),
+    "probe_reduction": Param(3.0, float, low=1.0, high=100.0, low_open=True,
+                             help="ASHA's reduction factor: rungs at grace·reduction^k reports"),
     "fast": Param(True, bool, help="fused/foreach optimizers and other speedups with identical maths"),
     "compile": Param(False, bool, help="torch.compile the models (wins on GPU, costs start-up)"),
     "compile_mode": Param("default", str, choices=("default", "reduce-overhead", "max-autotune"),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -10,6 +11,7 @@ import torch
 from . import augment, checkpoint, ema, loop
 from .data import TRAIN_IMAGES, Batches, load_mnist
 from .draws import Draws, key_for
+from .metrics import probe
 from .metrics.evaluate import evaluate_generator, generate, inception_count
 from .models import LATENT_DIM, Generator, KeyedDropout
 
@@ -30,6 +32,12 @@ def lr_factor(config: dict, step, total: int):
     if config["lr_decay"] == "linear":
         return 1.0 - step / total
     return 1.0
+
+
+def probe_due(config: dict, step: int, every: int, final: bool) -> bool:
+    """Whether the report at ``step`` computes the pruning signal (ASHA's rungs, the first and last report)."""
+    return bool(config["probe_samples"]) and probe.is_probe_report(
+        math.ceil(step / every), final, config["probe_grace"], config["probe_reduction"])
 
 
 def make_optimizer(params, config: dict, lr: float) -> torch.optim.Optimizer:
@@ -108,6 +116,7 @@ class GanTrainer:
         self.batches = Batches(load_mnist("train", device), config["batch_size"], seed=config["seed"])
         self.total_steps, self.eval_every = schedule(config)
         self.steps_done = 0  # the learning-rate schedule's clock
+        self.last_probe: dict[str, Any] = {}  # the pruning signal at its last rung, carried between rungs
         self.images_per_step = config["batch_size"] * config["n_critic"]
         self.n_inception = inception_count(config, device)
         self._step = make_train_step(method, config, self.G, self.D, self.opt_g, self.opt_d, self.batches.next,
@@ -135,8 +144,12 @@ class GanTrainer:
     def metrics(self, final: bool, means: dict[str, torch.Tensor], timing: dict[str, Any]) -> dict[str, Any]:
         tick = time.perf_counter()
         want_inception = self.n_inception if (final or self.config["inception_every_report"]) else 0
+        fresh = probe_due(self.config, timing["step"], self.eval_every, final)
         evaluated = evaluate_generator(self.served, eval_samples=self.config["eval_samples"],
-                                       inception_samples=want_inception)
+                                       inception_samples=want_inception,
+                                       probe_samples=self.config["probe_samples"] if fresh else 0)
+        if self.config["probe_samples"]:
+            probe.carry(evaluated, self.last_probe, fresh)
         evaluated["epoch"] = self.batches.epochs_done
         return loop.merge(evaluated, means, timing, time.perf_counter() - tick)
 
@@ -152,7 +165,8 @@ class GanTrainer:
                  "generator": self.served.state_dict(), "discriminator": self.D.state_dict(),
                  "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                  "batches": self.batches.state_dict(), "draws": self.rng.state_dict(),
-                 "dropout_calls": dropout_calls(self.D), "rng": checkpoint.rng_state(self.device)}
+                 "dropout_calls": dropout_calls(self.D), "rng": checkpoint.rng_state(self.device),
+                 "last_probe": dict(self.last_probe)}
         if self.G_ema is not None:
             state.update(generator_raw=self.G.state_dict(), ema_updates=self.ema_updates)
         return state
@@ -167,6 +181,7 @@ class GanTrainer:
         self.opt_d.load_state_dict(state["opt_d"])
         self.batches.load_state_dict(state["batches"])
         self.steps_done = int(state.get("step", state.get("member_step", 0)))
+        self.last_probe = dict(state.get("last_probe", {}))
         self.rng.load_state_dict(state["draws"])
         set_dropout_calls(self.D, state["dropout_calls"])
         checkpoint.set_rng_state(state["rng"], self.device)

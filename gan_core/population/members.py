@@ -14,8 +14,8 @@ import torch
 
 from ..errors import ConfigError
 
-# Floats that build a fixed structure rather than weigh a term: MD-GAN's simplex and its σ.
-SHARED_FLOATS = ("md_scale", "md_sigma")
+# Floats that build a fixed structure rather than weigh a term: MD-GAN's simplex and its σ; the signal's rungs.
+SHARED_FLOATS = ("md_scale", "md_sigma", "probe_reduction")
 REFUSED = {
     "unrolled": "its generator loss differentiates through k simulated discriminator updates, which in a "
                 "population would need a functional update of every member's D inside the step; train it alone",

@@ -18,7 +18,8 @@ from .. import checkpoint, ema, loop
 from ..data import Batches, load_mnist, quantize
 from ..draws import Draws, key_for
 from ..errors import CheckpointError
-from ..gan_trainer import lr_factor, make_optimizer, make_train_step, schedule
+from ..gan_trainer import lr_factor, make_optimizer, make_train_step, probe_due, schedule
+from ..metrics import probe
 from ..metrics.evaluate import evaluate_members, inception_count, noise_for_evaluation
 from ..models import LATENT_DIM, Generator, KeyedDropout
 from . import members
@@ -51,6 +52,7 @@ class PopulationTrainer:
         self.finite = self.alive.clone()  # updated every step without a host sync
         self.deaths: dict[int, str] = {}
         self.ages = [0] * self.size  # steps each member has trained
+        self.last_probe: list[dict[str, Any]] = [{} for _ in range(self.size)]  # the signal carried between rungs
         self.last_losses = (torch.zeros(self.size), torch.zeros(self.size))
         self._step = make_train_step(method, self.config, self.G, self.D, self.opt_g, self.opt_d, self.batches.next,
                                      lambda n: self.rng.normal(n, LATENT_DIM), self.rng)
@@ -97,6 +99,7 @@ class PopulationTrainer:
         self.alive[k] = self.finite[k] = True
         self.deaths.pop(k, None)
         self.ages[k] = 0
+        self.last_probe[k] = {}
 
     # --- training ------------------------------------------------------------------
     def step(self) -> dict[str, torch.Tensor]:
@@ -150,9 +153,12 @@ class PopulationTrainer:
         every = self.config["inception_every_report"]  # a sweep on Inception fid needs it at each report
         scored = [k for k in range(self.size) if (done[k] or every) and k not in self.deaths]
         n_inception = self.n_inception if scored else 0
-        images = self.generate(max(self.config["eval_samples"], n_inception))
+        n_probe = self.config["probe_samples"]
+        probed = [k for k in range(self.size)
+                  if k not in self.deaths and probe_due(self.config, self.ages[k], self.eval_every, done[k])]
+        images = self.generate(max(self.config["eval_samples"], n_inception, n_probe if probed else 0))
         scores = evaluate_members(images, eval_samples=self.config["eval_samples"], inception_samples=n_inception,
-                                  inception=scored, device=str(self.device))
+                                  inception=scored, probed=probed, probe_samples=n_probe, device=str(self.device))
         epochs = self.batches.epochs_done
         out = []
         for k in range(self.size):
@@ -160,6 +166,8 @@ class PopulationTrainer:
                 out.append({**timing, "member": k, "status": "diverged", "reason": self.deaths[k]})
                 continue
             evaluated = scores[k]
+            if n_probe:
+                probe.carry(evaluated, self.last_probe[k], k in probed)
             evaluated.update(epoch=epochs[k], member=k, member_step=self.ages[k],
                              status="completed" if done[k] else "running")
             out.append(loop.merge(evaluated, {key: v[k] for key, v in means.items()}, {**timing, "final": done[k]},
@@ -205,6 +213,7 @@ class PopulationTrainer:
         ages = [int(s.get("member_step", s.get("step", 0))) for s in states]
         self.ema_updates.copy_(torch.tensor([float(s.get("ema_updates", age)) for s, age in zip(states, ages)]))
         self.ages = ages
+        self.last_probe = [dict(s.get("last_probe", {})) for s in states]
         self.alive.copy_(torch.as_tensor(state["alive"]))
         self.finite.copy_(torch.as_tensor(state["finite"]))
         self.deaths = {int(k): v for k, v in state["deaths"].items()}
@@ -221,7 +230,8 @@ class PopulationTrainer:
                  "opt_g": self.opt_g.member_state(k, make_optimizer(G_k.parameters(), config, config["lr_g"])),
                  "opt_d": self.opt_d.member_state(k, make_optimizer(D_k.parameters(), config, config["lr_d"])),
                  "batches": self.batches.state_dict(member=k), "draws": self.rng.state_dict(member=k),
-                 "dropout_calls": calls, "member_step": self.ages[k], "rng": checkpoint.rng_state(self.device)}
+                 "dropout_calls": calls, "member_step": self.ages[k], "rng": checkpoint.rng_state(self.device),
+                 "last_probe": dict(self.last_probe[k])}
         if config["g_ema"] > 0:
             state.update(generator_raw={n: t[k].detach().clone() for n, t in self.G.params.items()},
                          ema_updates=int(self.ema_updates[k]))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..metrics import probe
 from .store import (CHECKPOINT_ARTIFACT, GENERATOR_RUN, SAMPLES_KEY, check_reachable, client, experiment_id,
                     find_run, git_commit, numeric_metrics, mlflow_params, text_tags)
 
@@ -57,7 +58,8 @@ class SweepRun:
         from mlflow.entities import Metric, RunTag  # deferred with MLflow itself (start-up time)
 
         step, now = int(result.get("step", 0)), int(time.time() * 1000)
-        metrics = [Metric(k, v, now, step) for k, v in numeric_metrics(result).items()]
+        # a carried pruning signal is not a measurement at this step: only fresh values are logged
+        metrics = [Metric(k, v, now, step) for k, v in numeric_metrics(probe.fresh_only(result)).items()]
         tags = [RunTag(k, v) for k, v in text_tags(result).items()]
         client(self.uri).log_batch(run_id, metrics=metrics, tags=tags)
 
