@@ -61,9 +61,9 @@ def load_mnist(split: str = "train", device: torch.device | str = "cpu") -> torc
     return _load_cpu(split).to(device)
 
 
-def to_unit_range(images_u8: torch.Tensor) -> torch.Tensor:
+def to_unit_range(images_u8: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """uint8 pixels -> float in [-1, 1], the generator's range."""
-    return images_u8.float().mul_(2.0 / 255.0).sub_(1.0)
+    return images_u8.to(dtype).mul_(2.0 / 255.0).sub_(1.0)
 
 
 def quantize(x: torch.Tensor) -> torch.Tensor:
@@ -121,7 +121,7 @@ class Batches:
         index = self._perm.gather(1, self._starts[:, None] * self.batch_size + self._offsets)
         self.position = [p + 1 for p in self.position]
         self._starts += 1
-        batch = to_unit_range(self.images[index])
+        batch = to_unit_range(self.images[index], torch.get_default_dtype())  # a float64 test trains in float64
         return batch if self.members else batch[0]
 
     @property

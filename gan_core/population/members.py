@@ -68,7 +68,7 @@ def step_config(method, configs: list[dict[str, Any]], device: torch.device) -> 
     for key in per_member_keys(method):
         values = [c[key] for c in configs]
         if any(v != values[0] for v in values) and key != "seed":
-            out[key] = torch.tensor(values, dtype=torch.float32, device=device)
+            out[key] = torch.tensor(values, dtype=torch.get_default_dtype(), device=device)
     return out
 
 
