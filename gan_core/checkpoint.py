@@ -5,6 +5,7 @@ Imports nothing from gan_core but its errors, so anything that saves state can u
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +56,46 @@ def set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
     torch.set_rng_state(state["cpu"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def trainer_state(method: str, config: dict, *, generator: dict, average: dict | None, ema_updates: int,
+                  discriminator: dict, opt_g: dict, opt_d: dict, batches: dict, draws: dict, dropout_calls: int,
+                  rng: dict, **extra: Any) -> dict[str, Any]:
+    """A GAN run's checkpoint, the one writer of its format (a single run's, and each population member's).
+
+    ``generator`` is the raw G that trains, ``average`` its average (None without one). The checkpoint's
+    ``generator`` is the served one, the average when there is one (best_model and the samplers load it),
+    with the raw G beside it as ``generator_raw``. ``extra`` adds what a population tracks per member."""
+    state = {"method": method, "config": config, "generator": generator if average is None else average,
+             "discriminator": discriminator, "opt_g": opt_g, "opt_d": opt_d, "batches": batches, "draws": draws,
+             "dropout_calls": int(dropout_calls), "rng": rng, **extra}
+    if average is not None:
+        state.update(generator_raw=generator, ema_updates=int(ema_updates))
+    return state
+
+
+@dataclass
+class TrainerState:
+    """What a trainer loads from a run's checkpoint, read one way for a run and for a population member."""
+    generator: dict          # the raw G that trains
+    average: dict | None     # G's average, None for a run without one
+    ema_updates: int
+    discriminator: dict
+    opt_g: dict
+    opt_d: dict
+    batches: dict
+    draws: dict
+    dropout_calls: int
+    rng: dict | None
+    age: int                 # steps this run (member) has trained
+
+
+def read_trainer_state(state: dict[str, Any]) -> TrainerState:
+    """The one reader of ``trainer_state``'s format."""
+    averaged = "generator_raw" in state
+    return TrainerState(
+        generator=state["generator_raw"] if averaged else state["generator"],
+        average=state["generator"] if averaged else None, ema_updates=int(state.get("ema_updates", 0)),
+        discriminator=state["discriminator"], opt_g=state["opt_g"], opt_d=state["opt_d"],
+        batches=state["batches"], draws=state["draws"], dropout_calls=int(state["dropout_calls"]),
+        rng=state.get("rng"), age=int(state.get("member_step", state.get("step", 0))))

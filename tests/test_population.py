@@ -8,6 +8,7 @@ import torch
 import gan_core
 from gan_core import checkpoint, methods
 from gan_core.errors import ConfigError
+from gan_core.gan_trainer import GanTrainer
 from gan_core.models import Generator
 from gan_core.population import PopulationTrainer, train_population
 from gan_core.population.optim import StackedOptimizer
@@ -97,6 +98,12 @@ def test_members_generators_are_the_fixed_generator():
         assert torch.allclose(G(z), stacked[k], atol=1e-6)
         served = Generator()
         served.load_state_dict(member["generator"], strict=True)  # the export loads into Generator() unchanged
+        # one format: a member's checkpoint holds what the same run's does, and the run loads it
+        run = GanTrainer(methods.get("hinge"), configs[k], torch.device("cpu"))
+        assert set(member) - {"member_step"} == set(run.state_dict())
+        run.load_state_dict(member)
+        assert torch.allclose(run.G(z), stacked[k], atol=1e-6)
+        assert all(torch.equal(v, member["generator"][n]) for n, v in run.served.state_dict().items())
 
 
 @pytest.mark.parametrize("kind, torch_kind, extra", [("adam", torch.optim.Adam, {}),

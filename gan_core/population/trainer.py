@@ -183,24 +183,24 @@ class PopulationTrainer:
         """Stack the members' checkpoints back (a population resumes from its members' files)."""
         if state.get("configs") != self.configs:
             raise CheckpointError("the checkpoint is another population's (its members' configs differ)")
-        states = state["members"]
+        saved = [checkpoint.read_trainer_state(s) for s in state["members"]]
         stack = lambda tensors: torch.stack([t.to(self.device) for t in tensors])
         with torch.no_grad():
             for name, p in self.G.params.items():
-                p.copy_(stack([s.get("generator_raw", s["generator"])[name] for s in states]))
-                self.G_ema[name].copy_(stack([s["generator"][name] for s in states]))
+                p.copy_(stack([s.generator[name] for s in saved]))
+                # a member without an average serves G itself, which its "average" (decay 0) tracks
+                self.G_ema[name].copy_(stack([(s.average or s.generator)[name] for s in saved]))
             both = {**self.D.params, **self.D.buffers}
             for name in self.d_keys:
-                both[name].copy_(stack([s["discriminator"][name] for s in states]))
+                both[name].copy_(stack([s.discriminator[name] for s in saved]))
             for name in self.calls_keys:
-                both[name].copy_(torch.tensor([int(s["dropout_calls"]) for s in states]))
-        self.opt_g.load_members([s["opt_g"] for s in states])
-        self.opt_d.load_members([s["opt_d"] for s in states])
-        self.batches.load_members([s["batches"] for s in states])
-        self.rng.load_members([s["draws"] for s in states])
-        ages = [int(s.get("member_step", s.get("step", 0))) for s in states]
-        self.ema_updates.copy_(torch.tensor([float(s.get("ema_updates", age)) for s, age in zip(states, ages)]))
-        self.ages = ages
+                both[name].copy_(torch.tensor([s.dropout_calls for s in saved]))
+        self.opt_g.load_members([s.opt_g for s in saved])
+        self.opt_d.load_members([s.opt_d for s in saved])
+        self.batches.load_members([s.batches for s in saved])
+        self.rng.load_members([s.draws for s in saved])
+        self.ages = [s.age for s in saved]
+        self.ema_updates.copy_(torch.tensor([float(s.ema_updates if s.average is not None else s.age) for s in saved]))
         self.alive.copy_(torch.as_tensor(state["alive"]))
         self.finite.copy_(torch.as_tensor(state["finite"]))
         self.deaths = {int(k): v for k, v in state["deaths"].items()}
@@ -211,14 +211,12 @@ class PopulationTrainer:
         config = self.configs[k]
         G_k, D_k = Generator(), self.method.build_discriminator(config)
         calls = int(self.D.buffers[self.calls_keys[0]][k]) if self.calls_keys else 0
-        state = {"method": self.name, "config": config,
-                 "generator": {n: t[k].detach().clone() for n, t in self.served().items()},
-                 "discriminator": self.D.member(k, self.d_keys),
-                 "opt_g": self.opt_g.member_state(k, make_optimizer(G_k.parameters(), config, config["lr_g"])),
-                 "opt_d": self.opt_d.member_state(k, make_optimizer(D_k.parameters(), config, config["lr_d"])),
-                 "batches": self.batches.state_dict(member=k), "draws": self.rng.state_dict(member=k),
-                 "dropout_calls": calls, "member_step": self.ages[k], "rng": checkpoint.rng_state(self.device)}
-        if config["g_ema"] > 0:
-            state.update(generator_raw={n: t[k].detach().clone() for n, t in self.G.params.items()},
-                         ema_updates=int(self.ema_updates[k]))
-        return state
+        member = lambda tensors: {n: t[k].detach().clone() for n, t in tensors.items()}
+        return checkpoint.trainer_state(
+            self.name, config, generator=member(self.G.params),
+            average=member(self.G_ema) if config["g_ema"] > 0 else None, ema_updates=int(self.ema_updates[k]),
+            discriminator=self.D.member(k, self.d_keys),
+            opt_g=self.opt_g.member_state(k, make_optimizer(G_k.parameters(), config, config["lr_g"])),
+            opt_d=self.opt_d.member_state(k, make_optimizer(D_k.parameters(), config, config["lr_d"])),
+            batches=self.batches.state_dict(member=k), draws=self.rng.state_dict(member=k), dropout_calls=calls,
+            rng=checkpoint.rng_state(self.device), member_step=self.ages[k])
