@@ -14,6 +14,8 @@ import torch
 from .errors import CheckpointError
 
 FILE = "checkpoint.pt"  # the name in run folders, Tune checkpoints and MLflow artifacts
+# Budget keys a resumed run may extend; any other change would make the checkpoint a different run.
+EXTENDABLE = ("epochs", "max_steps", "eval_every_epochs", "eval_every_steps", "inception_samples", "device")
 
 
 def save(state: dict[str, Any], path: str | Path) -> Path:
@@ -43,6 +45,18 @@ def load(path: str | Path, *, method: str | None = None) -> dict[str, Any]:
     if method is not None and state["method"] != method:
         raise CheckpointError(f"{path} is a {state['method']!r} run, not {method!r}")
     return state
+
+
+def check_resume(where: str, saved: dict, config: dict, step: int, total: int) -> None:
+    """The one resume rule, for a run and for a population's members: the same settings but for the budget
+    (``EXTENDABLE``), and a budget longer than the ``step`` trained so far (``total`` steps)."""
+    changed = sorted(k for k in config if k not in EXTENDABLE and saved.get(k) != config[k])
+    if changed:
+        raise CheckpointError(f"{where} was trained with other settings ({', '.join(changed)}: "
+                              f"{saved.get(changed[0])!r}, now {config[changed[0]]!r}); resume with its own config")
+    if step >= total:
+        raise CheckpointError(f"{where} has already trained its {step} steps; "
+                              f"give a longer budget (--epochs, --max-steps) to go on")
 
 
 def rng_state(device: torch.device) -> dict[str, torch.Tensor]:

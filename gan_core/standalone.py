@@ -11,23 +11,14 @@ from .gan_model import load_base
 from .gan_trainer import schedule
 from .images import save_grid
 
-# Budget keys a resumed run may extend; any other change would make the checkpoint a different run.
-EXTENDABLE = ("epochs", "max_steps", "eval_every_epochs", "eval_every_steps", "inception_samples", "device")
-
 
 def resume_state(out: Path | None, name: str, config: dict) -> dict[str, Any]:
     """The checkpoint to continue from ``out``, refused when it is another method's or config's."""
     if out is None or not (out / checkpoint.FILE).exists():
         raise CheckpointError(f"nothing to resume: no {checkpoint.FILE} in {out}")
     state = checkpoint.load(out / checkpoint.FILE, method=name)
-    if int(state["step"]) >= schedule(config)[0]:
-        raise CheckpointError(f"{out / checkpoint.FILE} has already trained its {state['step']} steps; "
-                              f"give a longer budget (--epochs, --max-steps) to go on")
-    changed = sorted(k for k in config if k not in EXTENDABLE and state["config"].get(k) != config[k])
-    if changed:
-        raise CheckpointError(f"{out / checkpoint.FILE} was trained with other settings ({', '.join(changed)}: "
-                              f"{state['config'].get(changed[0])!r}, now {config[changed[0]]!r}); "
-                              f"resume with the run's own config")
+    checkpoint.check_resume(str(out / checkpoint.FILE), state["config"], config, int(state["step"]),
+                            schedule(config)[0])
     return state
 
 

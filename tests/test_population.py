@@ -7,7 +7,7 @@ import torch
 
 import gan_core
 from gan_core import checkpoint, methods
-from gan_core.errors import ConfigError
+from gan_core.errors import CheckpointError, ConfigError
 from gan_core.gan_trainer import GanTrainer
 from gan_core.models import Generator
 from gan_core.population import PopulationTrainer, train_population
@@ -145,12 +145,13 @@ def test_population_folders_resume_exactly_and_members_serve_like_runs(tmp_path)
     config = {**BUDGET, "max_steps": 20, "eval_every_steps": 10, "g_ema": 0.99}
     full = train_population("san", config, size=2, out_dir=tmp_path / "full")
     train_population("san", {**config, "max_steps": 10}, size=2, out_dir=tmp_path / "part")
-    with pytest.raises(Exception, match="another population"):
-        train_population("san", config, size=2, out_dir=tmp_path / "part", resume=True)
-    # the same members with the longer budget continue from the 10-step folders
-    index = json.loads((tmp_path / "part" / "population.json").read_text())
-    index["configs"] = [{**c, "max_steps": 20} for c in index["configs"]]
-    (tmp_path / "part" / "population.json").write_text(json.dumps(index))
+    # the single run's resume rule: the same budget or other settings are refused, a longer budget goes on
+    with pytest.raises(CheckpointError, match="has already trained its 10 steps; give a longer budget"):
+        train_population("san", {**config, "max_steps": 10}, size=2, out_dir=tmp_path / "part", resume=True)
+    with pytest.raises(CheckpointError, match=r"member 0 of .* was trained with other settings \(lr_d"):
+        train_population("san", {**config, "lr_d": 1e-3}, size=2, out_dir=tmp_path / "part", resume=True)
+    with pytest.raises(CheckpointError, match="holds a population of 2 members, not 3"):
+        train_population("san", config, size=3, out_dir=tmp_path / "part", resume=True)
     resumed = train_population("san", config, size=2, out_dir=tmp_path / "part", resume=True)
     for a, b in zip(full, resumed):
         assert b["step"] == 20 and _close(a["fid_mnist"], b["fid_mnist"], 1e-6)

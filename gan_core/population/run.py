@@ -59,12 +59,13 @@ def resume_state(out: Path, configs: list[dict[str, Any]]) -> dict[str, Any]:
     if not index.exists():
         raise CheckpointError(f"nothing to resume: no population.json in {out}")
     saved = json.loads(index.read_text())
-    if saved["configs"] != json.loads(json.dumps(configs)):
-        raise CheckpointError(f"{index} holds another population (its members' configs differ); resume with its own")
+    if len(saved["configs"]) != len(configs):
+        raise CheckpointError(f"{index} holds a population of {len(saved['configs'])} members, not {len(configs)}; "
+                              f"resume with its own")
     members = [checkpoint.load(out / MEMBER.format(k) / checkpoint.FILE) for k in range(len(configs))]
-    if int(members[0]["step"]) >= schedule(configs[0])[0]:
-        raise CheckpointError(f"the population in {out} has already trained its {members[0]['step']} steps; "
-                              f"give a longer budget to go on")
+    for k, (before, config) in enumerate(zip(saved["configs"], json.loads(json.dumps(configs)))):
+        checkpoint.check_resume(f"member {k} of {out}", before, config, int(members[0]["step"]),
+                                schedule(config)[0])
     return {**saved["population"], "configs": configs, "members": members,
             "step": members[0]["step"], "train_seconds": members[0]["train_seconds"]}
 
