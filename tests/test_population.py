@@ -178,6 +178,20 @@ def test_a_diverging_member_is_retired_and_the_others_go_on():
     assert finals[1]["status"] == "diverged" and "member 1 diverged by step" in finals[1]["reason"]
 
 
+def test_the_divergence_check_keeps_its_cadence_when_slot_0_is_refilled():
+    """The check runs every CHECK_EVERY population steps, whatever the ages of the members in slot 0."""
+    from gan_core import loop
+
+    method = methods.get("san")
+    config = {**BUDGET, "optimizer": "sgd", "max_steps": 60}
+    trainer = PopulationTrainer(method, [method.resolve({**config, "lr_d": 2e-4}),
+                                         method.resolve({**config, "lr_d": 10.0, "seed": 1})], torch.device("cpu"))
+    for start in range(0, 2 * loop.CHECK_EVERY, 10):
+        loop.train_until(trainer, start, start + 10)
+        trainer.replace(0, method.resolve({**config, "seed": 10 + start}))  # slot 0 never grows old
+    assert trainer.ages[0] == 0 and 1 in trainer.deaths and "member 1 diverged by step" in trainer.deaths[1]
+
+
 def test_a_logged_member_is_served_by_best_model(tmp_path):
     """A member's folder logged as a finished MLflow run: best_model and sampling take it like a run's."""
     from gan_core import tracking
@@ -216,3 +230,36 @@ def test_a_replaced_member_computes_what_a_fresh_run_computes():
     assert after["member_step"] == 10 and trainer.ages[0] == 17
     for key in ("loss_d", "loss_g", "fid_mnist"):
         assert _close(after[key], alone[key], 1e-3), (key, after[key], alone[key])
+
+
+def test_serve_trains_a_sweeps_members_through_the_one_report_loop():
+    """serve with plain callables (a sweep's coordinator in Ray gives the same three): a stopped member's slot
+    is refilled, finished members hand back their checkpoint, and reports carry the loop's timing."""
+    from gan_core.population.serve import serve
+
+    method = methods.get("san")
+    queue = [(f"m{i}", method.resolve({**BUDGET, "max_steps": 4, "eval_every_steps": 2, "seed": i}))
+             for i in range(3)]
+    reports, saves = [], []
+
+    def take(signature, count):
+        group = queue[:count]
+        del queue[:count]
+        return group
+
+    def judge(batch):
+        reports.extend(batch)
+        return {r["member_id"]: ("stop", queue.pop(0) if queue else None) if r["member_id"] == "m0"
+                else ("stop", None) if r["metrics"]["final"] else ("continue", None) for r in batch}
+
+    assert serve(method, torch.device("cpu"), slots=2, take=take, judge=judge, save=saves.append) == 3
+    steps = {}
+    for r in reports:
+        steps.setdefault(r["member_id"], []).append(r["metrics"]["member_step"])
+    assert steps == {"m0": [2], "m1": [2, 4], "m2": [2, 4]}  # m2 took m0's slot and trained its own 4 steps
+    finished = [r for r in reports if r["metrics"]["final"]]
+    assert sorted(r["member_id"] for r in finished) == ["m1", "m2"]
+    assert all(r["state"]["member_step"] == 4 and r["state"]["config"]["seed"] == int(r["member_id"][1])
+               for r in finished)
+    assert all(r["metrics"]["train_seconds"] > 0 and r["metrics"]["images_per_s"] > 0 for r in reports)
+    assert len(saves) == 3 and saves[-1]["active"] == [False, False] and saves[-1]["ids"] == ["m2", "m1"]

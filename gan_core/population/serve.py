@@ -14,7 +14,7 @@ of its signature is left to take, it ends the group and takes the next one.
 from __future__ import annotations
 
 import io
-import time
+import sys
 from typing import Any, Callable
 
 import torch
@@ -28,6 +28,22 @@ def png(samples_u8: torch.Tensor) -> bytes:
     buffer = io.BytesIO()
     grid_image(samples_u8).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+class _GroupDone(Exception):
+    """Every slot of the group is idle: ends ``loop.drive`` for this group."""
+
+
+class _Group:
+    """A group's trainer as ``loop.drive`` sees it: members come and go, so the group runs until its
+    report says every slot is idle rather than to a step count."""
+
+    def __init__(self, trainer: PopulationTrainer):
+        self.trainer = trainer
+        self.total_steps = sys.maxsize
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.trainer, name)
 
 
 def serve(method, device: torch.device, *, slots: int, take: Callable, judge: Callable, save: Callable,
@@ -48,26 +64,31 @@ def serve(method, device: torch.device, *, slots: int, take: Callable, judge: Ca
             trainer = PopulationTrainer(method, [config for _, config in group], device)
             active = [True] * len(ids)
         served += sum(active)
-        while any(active):
-            interval = loop.train_until(trainer, 0, trainer.eval_every)
-            timing = {"images_per_s": interval.steps * trainer.images_per_step / interval.seconds,
-                      "steps_per_s": interval.steps / interval.seconds, "report_at": time.time()}
-            metrics = trainer.metrics(False, interval.means(), timing)
-            grids = trainer.samples()
+
+        def report(metrics: list[dict[str, Any]], state: dict[str, Any], grids: torch.Tensor) -> None:
+            nonlocal served
             reports = [{"member_id": ids[k], "slot": k, "metrics": metrics[k], "grid": png(grids[k]),
                         "index": trainer.ages[k] // trainer.eval_every,
-                        "state": trainer.member_state(k) if metrics[k].get("final") else None}
+                        "state": state["members"][k] if metrics[k].get("final") else None}
                        for k in range(len(ids)) if active[k]]
             decisions = judge(reports)
-            for report in reports:
-                action, replacement = decisions[report["member_id"]]
+            replaced = False
+            for one in reports:
+                action, replacement = decisions[one["member_id"]]
                 if action == "continue":
                     continue
-                k = report["slot"]
+                k = one["slot"]
                 if replacement is None:
                     active[k] = False  # nothing of this signature left: the slot idles to the group's end
                 else:
                     ids[k] = replacement[0]
                     trainer.replace(k, replacement[1])
-                    served += 1
-            save({**trainer.state_dict(), "ids": ids, "active": active})
+                    served, replaced = served + 1, True
+            save({**(trainer.state_dict() if replaced else state), "ids": ids, "active": active})
+            if not any(active):
+                raise _GroupDone
+
+        try:
+            loop.drive(_Group(trainer), report=report)
+        except _GroupDone:
+            pass

@@ -51,6 +51,7 @@ class PopulationTrainer:
         self.finite = self.alive.clone()  # updated every step without a host sync
         self.deaths: dict[int, str] = {}
         self.ages = [0] * self.size  # steps each member has trained
+        self.steps = 0  # steps the population has taken: unlike a member's age, a refilled slot never resets it
         self.last_losses = (torch.zeros(self.size), torch.zeros(self.size))
         self._step = make_train_step(method, self.config, self.G, self.D, self.opt_g, self.opt_d, self.batches.next,
                                      lambda n: self.rng.normal(n, LATENT_DIM), self.rng)
@@ -109,7 +110,8 @@ class PopulationTrainer:
         self.finite &= torch.isfinite(loss_d) & torch.isfinite(loss_g)
         self.last_losses = (loss_d.detach(), loss_g.detach())  # a retired member's reason quotes them
         self.ages = [a + 1 for a in self.ages]
-        if self.ages[0] % loop.CHECK_EVERY == 0:
+        self.steps += 1
+        if self.steps % loop.CHECK_EVERY == 0:
             self.retire_diverged()
         keep = self.alive & self.finite
         # retired members' numbers never reach the loop's guard, which would end every member
