@@ -111,6 +111,12 @@ class Batches:
         self._perm[k] = self._shuffle(k)
         self._starts[k] = 0
 
+    def copy_member(self, dst: int, src: int) -> None:
+        """Member ``dst`` continues ``src``'s batches from where they are (PBT's exploit)."""
+        self.rngs[dst].set_state(self.rngs[src].get_state())
+        self.epoch[dst], self.position[dst] = self.epoch[src], self.position[src]
+        self._perm[dst], self._starts[dst] = self._perm[src], self._starts[src]
+
     def next(self) -> torch.Tensor:
         for k, position in enumerate(self.position):
             if position == self.batches_per_epoch:

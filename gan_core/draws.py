@@ -71,6 +71,10 @@ class Draws:
     def restart(self, k: int, key: torch.Tensor) -> None:
         self.key[k], self.counter[k] = key, 0
 
+    def copy_member(self, dst: int, src: int) -> None:
+        """Member ``dst`` continues ``src``'s stream (PBT's exploit)."""
+        self.key[dst], self.counter[dst] = self.key[src], self.counter[src]
+
     def state_dict(self, member: int | None = None) -> dict:
         """The counters, or ``member``'s alone (a single run's format)."""
         counter = self.counter if member is None else self.counter[member]

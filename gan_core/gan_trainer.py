@@ -104,6 +104,15 @@ class GanTrainer:
         self._step = make_train_step(method, config, self.G, self.D, self.opt_g, self.opt_d, self.batches.next,
                                      lambda n: self.rng.normal(n, LATENT_DIM), self.rng)
 
+    def set_hyperparameters(self, values: dict[str, Any]) -> None:
+        """Other float hyperparameters from the next step on (a replayed PBT schedule); the step reads the config."""
+        self.config.update(values)
+        for opt, key in ((self.opt_g, "lr_g"), (self.opt_d, "lr_d")):
+            for group in opt.param_groups:
+                group["lr"] = self.config[key]
+                if "betas" in group:
+                    group["betas"] = (self.config["beta1"], self.config["beta2"])
+
     @property
     def served(self) -> Generator:
         """The generator that reports, grids and exports use: the average when g_ema is on."""

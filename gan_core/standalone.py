@@ -24,7 +24,8 @@ def resume_state(out: Path | None, name: str, config: dict) -> dict[str, Any]:
 
 def train(method: str, config: dict | None = None, *, out_dir: str | Path | None = None,
           resume: bool = False, progress: bool = False, snapshots: bool = False,
-          base: dict[str, Any] | None = None, on_report: loop.Report | None = None) -> dict[str, Any]:
+          base: dict[str, Any] | None = None, on_report: loop.Report | None = None,
+          schedule_of: list | None = None) -> dict[str, Any]:
     """Train one run of ``method`` (or a sampler job) and return its final metrics.
 
     With ``out_dir``, each evaluation writes checkpoint.pt, samples/step_<N>.png and a line of
@@ -32,6 +33,8 @@ def train(method: str, config: dict | None = None, *, out_dir: str | Path | None
     keeps each report's generator(s) as generators/step_<N>.pt. A sampler job loads its
     ``base`` run from config (run id, method champion or checkpoint) unless ``base`` is given.
     ``on_report(metrics, state, samples_u8)`` sees every report too (benchmarks, notebooks).
+    ``schedule_of`` [(step, {key: value}), ...] changes hyperparameters at those steps: a PBT member's
+    schedule replayed from scratch (``gan train --schedule``).
     """
     job, config = registry.resolve(method, config)
     out = Path(out_dir) if out_dir is not None else None
@@ -39,6 +42,10 @@ def train(method: str, config: dict | None = None, *, out_dir: str | Path | None
     if base is None and config.get("base"):
         base = load_base(config["base"])[1]
     trainer = registry.build_trainer(job, config, base)
+    if schedule_of:
+        from .population.pbt import Replay
+
+        trainer = Replay(trainer, schedule_of)
 
     def report(metrics: dict, ckpt: dict, samples_u8) -> None:
         if on_report is not None:

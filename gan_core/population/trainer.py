@@ -99,6 +99,32 @@ class PopulationTrainer:
         self.deaths.pop(k, None)
         self.ages[k] = 0
 
+    def set_hyperparameters(self, k: int, values: dict[str, Any]) -> None:
+        """Member k goes on with other float hyperparameters (PBT's explore): its weights and state stay."""
+        config = {**self.configs[k], **values}
+        members.check_together(self.method, [self.configs[0], config])
+        self.configs[k] = config
+        self.config.update(members.step_config(self.method, self.configs, self.device))
+        betas = (config["beta1"], config["beta2"]) if self.config["optimizer"] == "adam" else None
+        self.opt_g.set_hyper(k, config["lr_g"], betas)
+        self.opt_d.set_hyper(k, config["lr_d"], betas)
+
+    @torch.no_grad()
+    def exploit(self, k: int, donor: int, config: dict[str, Any]) -> None:
+        """Member k takes ``donor``'s whole state, an index copy on the device (G, D and its buffers, G's average,
+        the optimizers, batches and draws), then goes on with ``config`` (the donor's, explored)."""
+        for stacked in (self.G.params, self.G_ema, self.D.params, self.D.buffers):
+            for tensor in stacked.values():
+                tensor[k] = tensor[donor]
+        self.ema_updates[k] = self.ema_updates[donor]
+        self.opt_g.copy_member(k, donor)
+        self.opt_d.copy_member(k, donor)
+        self.batches.copy_member(k, donor)
+        self.rng.copy_member(k, donor)
+        self.alive[k], self.finite[k] = self.alive[donor], self.finite[donor]
+        self.ages[k] = self.ages[donor]
+        self.set_hyperparameters(k, config)
+
     # --- training ------------------------------------------------------------------
     def step(self) -> dict[str, torch.Tensor]:
         loss_d, loss_g, logs = self._step()
@@ -203,6 +229,9 @@ class PopulationTrainer:
         self.rng.load_members([s.draws for s in saved])
         self.ages = [s.age for s in saved]
         self.ema_updates.copy_(torch.tensor([float(s.ema_updates if s.average is not None else s.age) for s in saved]))
+        for k, member in enumerate(state["members"]):  # hyperparameters PBT changed since the member started
+            if member["config"] != self.configs[k]:
+                self.set_hyperparameters(k, member["config"])
         self.alive.copy_(torch.as_tensor(state["alive"]))
         self.finite.copy_(torch.as_tensor(state["finite"]))
         self.deaths = {int(k): v for k, v in state["deaths"].items()}

@@ -1,0 +1,118 @@
+"""Population-based training inside a population: Ray's PBT rules, exploits as device copies, replayed schedules."""
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import gan_core
+from gan_core import methods
+from gan_core.population import PopulationTrainer, train_population
+from gan_core.population import pbt
+from conftest import TINY
+
+SPACE = {"lr_d": pbt.Range(1e-5, 1e-2), "san_lambda": pbt.Range(0.1, 10.0), "beta1": pbt.Range(0.0, 0.9, log=False)}
+
+
+def test_pbt_rules_decide_what_rays_population_based_training_decides():
+    """One recorded sequence of results (8 members, 6 rounds, ties and a NaN included) through Ray's own
+    PopulationBasedTraining (its quantiles and explore, synchronous mode's order) and through pbt.decide:
+    the same losers, donors and perturbed configs, round after round."""
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers import PopulationBasedTraining
+    from ray.tune.schedulers.pbt import _PBTTrialState
+
+    ray_space = {k: (lambda r=r: r.sample(random)) for k, r in SPACE.items()}  # Ray draws from the global random
+    theirs = PopulationBasedTraining(time_attr="training_iteration", metric="fid_mnist", mode="min",
+                                     perturbation_interval=1, hyperparam_mutations=ray_space, synch=True)
+    configs = {k: {"lr_d": 2e-4 * (k + 1), "san_lambda": 1.0 + k / 4, "beta1": 0.5, "seed": k} for k in range(8)}
+    trials = {k: Trial("fake", config=dict(c), trial_id=f"t{k}", stub=True) for k, c in configs.items()}
+    for trial in trials.values():
+        theirs._trial_state[trial] = _PBTTrialState(trial)
+    recorded = random.Random(7)
+    exploits = 0
+    for round_ in range(1, 7):
+        results = {k: round(recorded.uniform(5, 50), 1) for k in configs}
+        results[3] = results[5] if round_ == 2 else results[3]  # a tie
+        results[6] = float("nan") if round_ == 4 else results[6]  # a member without a score
+        for k, trial in trials.items():
+            theirs._save_trial_state(theirs._trial_state[trial], round_, {"fid_mnist": results[k]}, trial)
+        random.seed(round_)
+        lower, upper = theirs._quantiles()
+        expected = []
+        for trial in lower:  # _checkpoint_or_exploit's draws, in synchronous mode's order (upper, middle, lower)
+            donor = random.choice(upper)
+            new_config, _ = theirs._get_new_config(trial, donor)
+            expected.append((trial, donor, {k: SPACE[k].clip(v) if k in SPACE else v for k, v in new_config.items()}))
+        ours = pbt.decide({k: -v for k, v in results.items()}, configs, SPACE, random.Random(round_))
+        index = {trial: k for k, trial in trials.items()}
+        assert [(e.member, e.donor) for e in ours] == [(index[t], index[d]) for t, d, _ in expected]
+        for e, (trial, _, config) in zip(ours, expected):
+            assert e.config == pytest.approx(config)
+            trial.set_config(config)
+            configs[e.member] = e.config
+            assert all(SPACE[k].low <= e.config[k] <= SPACE[k].high for k in SPACE)
+        exploits += len(ours)
+    assert exploits == 6 * 2  # ceil(8 · 25%) = 2 per round
+
+
+def _trainer(k=4):
+    method = methods.get("san")
+    configs = [method.resolve({**TINY, "max_steps": 20, "eval_every_steps": 5, "seed": s, "g_ema": 0.99,
+                               "lr_d": 2e-4 * (1 + s), "san_lambda": 1.0 + s}) for s in range(k)]
+    return method, PopulationTrainer(method, configs, torch.device("cpu"))
+
+
+def test_an_exploit_copies_the_donor_on_the_device_and_explores_within_bounds():
+    method, trainer = _trainer()
+    for _ in range(3):
+        trainer.step()
+    space = pbt.mutations(method, trainer.configs[0])
+    assert {"lr_g", "lr_d", "san_lambda"} <= set(space) and not {"g_ema", "d_dropout", "seed"} & set(space)
+    donor_config = dict(trainer.configs[2])
+    explored, operations = pbt.explore(donor_config, space, random.Random(0))
+    trainer.exploit(0, 2, explored)
+    for stacked in (trainer.G.params, trainer.G_ema, trainer.D.params, trainer.D.buffers):
+        assert all(torch.equal(t[0], t[2]) for t in stacked.values())
+    for opt in (trainer.opt_g, trainer.opt_d):
+        assert opt.steps[0] == opt.steps[2] == 3
+        assert all(torch.equal(t[0], t[2]) for s in opt.state for n, t in s.items() if n != "hyper")
+    assert int(trainer.ema_updates[0]) == 3 and trainer.rng.counter[0] == trainer.rng.counter[2]
+    assert trainer.batches.position[0] == trainer.batches.position[2]
+    for key, where in space.items():  # perturbed ×0.8 or ×1.2, or resampled, always within the range
+        value, before = trainer.configs[0][key], donor_config[key]
+        assert where.low <= value <= where.high
+        assert operations[key] == "resample" or value == pytest.approx(where.clip(before * float(operations[key][2:])))
+    assert float(trainer.opt_d.lr[0]) == pytest.approx(trainer.configs[0]["lr_d"])
+    assert float(trainer.config["san_lambda"][0]) == pytest.approx(trainer.configs[0]["san_lambda"])
+    assert trainer.configs[0]["seed"] == 2  # the donor's streams: a replay starts from its root
+    trainer.step()  # and both go on training
+    assert not torch.equal(trainer.G.params["fc1.weight"][0], trainer.G.params["fc1.weight"][2])
+
+
+def test_a_replayed_champion_schedule_reproduces_its_metrics(tmp_path, float64):
+    """PBT in a population, then the champion's schedule from scratch as one run: the same numbers (float64)."""
+    config = {**TINY, "max_steps": 12, "eval_every_steps": 3, "batch_size": 32, "g_ema": 0.99}
+    members = [{**config, "seed": s, "lr_d": [1e-4, 4e-4, 2e-3, 8e-3][s], "san_lambda": [0.5, 1.0, 2.0, 4.0][s]}
+               for s in range(4)]
+    seen = []
+    finals = train_population("san", members, out_dir=tmp_path / "pop", scheduler="pbt",
+                              on_report=lambda m, s, x: seen.append(m))
+    lineage = json.loads((tmp_path / "pop" / "pbt.json").read_text())["lineage"]
+    parents = [(r["step"], k, r["pbt_parent"]) for members in seen for k, r in enumerate(members) if "pbt_parent" in r]
+    # ceil(4 · 25%) = 1 member a round, after reports 1 to 3 (never after the last)
+    assert [step for step, _, _ in parents] == [3, 6, 9] and all(donor != k for _, k, donor in parents)
+    assert all(lineage[k]["parents"][-1][1] == donor for step, k, donor in parents if step == 9)  # the last round
+    assert all(f"hp_{k}" in seen[0][0] for k in ("lr_d", "san_lambda"))
+    champion = json.loads((tmp_path / "pop" / "champion_schedule.json").read_text())
+    best = min(range(4), key=lambda k: finals[k]["fid_mnist"])
+    assert champion["member"] == best and champion["schedule"] == lineage[best]["schedule"]
+    assert champion["schedule"] and champion["parents"]  # the champion took a donor's state at least once
+    replayed = []
+    gan_core.train("san", champion["config"], schedule_of=champion["schedule"],
+                   on_report=lambda m, s, x: replayed.append(m))
+    assert len(replayed) == 4
+    for key in ("fid_mnist", "loss_d", "loss_g"):
+        assert replayed[-1][key] == pytest.approx(finals[best][key], rel=1e-9, abs=1e-12), key
