@@ -85,7 +85,8 @@ def population(config: dict) -> None:
     served = serve(method, pick_device(config["device"]), slots=config["slots"],
                    take=lambda signature, count: ray.get(coordinator.take.remote(name, signature, count)),
                    judge=lambda reports: ray.get(coordinator.judge.remote(name, reports)),
-                   save=save, resume=resume)
+                   save=save, resume=resume, scheduler=config.get("scheduler", "asha"),
+                   metric=config.get("metric", "fid_mnist"))
     tune.report({"members_active": 0, "served": served})
 
 

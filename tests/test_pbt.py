@@ -116,3 +116,74 @@ def test_a_replayed_champion_schedule_reproduces_its_metrics(tmp_path, float64):
     assert len(replayed) == 4
     for key in ("fid_mnist", "loss_d", "loss_g"):
         assert replayed[-1][key] == pytest.approx(finals[best][key], rel=1e-9, abs=1e-12), key
+
+
+def test_a_sweeps_population_runs_pbt_through_serve():
+    """serve(scheduler="pbt") with plain callables: no member stops early, a quarter exploits after each report
+    but the last, reports carry hyperparameters and parents, and finished members their lineage."""
+    from gan_core.population.serve import serve
+
+    method = methods.get("san")
+    queue = [(f"m{i}", method.resolve({**TINY, "max_steps": 6, "eval_every_steps": 2, "seed": i,
+                                        "lr_d": 1e-4 * 4 ** i})) for i in range(4)]
+    reports = []
+
+    def take(signature, count):
+        group = queue[:count]
+        del queue[:count]
+        return group
+
+    def judge(batch):
+        reports.extend(batch)
+        return {r["member_id"]: ("stop", None) if r["metrics"]["final"] else ("continue", None) for r in batch}
+
+    saves = []
+    assert serve(method, torch.device("cpu"), slots=4, take=take, judge=judge, save=saves.append,
+                 scheduler="pbt") == 4
+    assert len(reports) == 4 * 3 and all("hp_lr_d" in r["metrics"] for r in reports)
+    exploited = [r for r in reports if "parent" in r]
+    assert len(exploited) == 2 and all(r["parent"] != r["member_id"] for r in exploited)
+    finals = [r for r in reports if r["metrics"]["final"]]
+    assert len(finals) == 4 and all(r["state"]["member_step"] == 6 for r in finals)
+    for r in exploited:
+        lineage = next(f["lineage"] for f in finals if f["member_id"] == r["member_id"])
+        assert lineage["schedule"] and lineage["parents"]
+    assert saves[-1]["pbt"]["reports"] == 3
+
+
+def test_the_coordinator_tags_parents_and_saves_a_members_schedule(tmp_path):
+    from mlflow import MlflowClient
+
+    from gan_core import tracking
+    from gan_core.sweep.coordinator import SCHEDULE, Coordinator
+
+    from test_member_search import SPACE
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    sweep_run = tracking.SweepRun.start(uri, "san", "study-pbt", {"population": 2})
+    options = dict(space=SPACE, fixed={"epochs": 2}, metric="fid_mnist", seed=0, num_samples=2, max_t=2,
+                   grace_period=1, reduction_factor=3, early_stopping=False, points=[], folder=str(tmp_path / "s"),
+                   study_name="study-pbt", signature_of=lambda c: "one")
+    coordinator = Coordinator(options, sweep_run, methods.get("san"))
+    (a, config_a), (b, _) = coordinator.take("p0", None, 2)
+    from gan_core.population.serve import png
+
+    grid = png(torch.zeros(4, 784, dtype=torch.uint8))
+    decisions = coordinator.judge("p0", [
+        {"member_id": a, "index": 1, "grid": grid, "state": None, "parent": b,
+         "metrics": {"fid_mnist": 50.0, "member_step": 10, "final": False, "hp_lr_d": 2e-4}},
+        {"member_id": b, "index": 1, "grid": grid, "state": None,
+         "metrics": {"fid_mnist": 20.0, "member_step": 10, "final": False, "hp_lr_d": 4e-4}}])
+    assert decisions == {a: ("continue", None), b: ("continue", None)}  # PBT stops no one early
+    _, trainer = _trainer(1)
+    state = trainer.member_state(0)
+    lineage = {"config": config_a, "schedule": [[10, {"lr_d": 3.2e-4}]], "parents": [[10, 1]]}
+    coordinator.judge("p0", [{"member_id": a, "index": 2, "grid": grid, "state": state, "lineage": lineage,
+                              "metrics": {"fid_mnist": 15.0, "member_step": 20, "final": True, "hp_lr_d": 3.2e-4}}])
+    c = MlflowClient(uri)
+    run = {r.data.tags["trial_id"]: r for r in c.search_runs([sweep_run.experiment_id], "tags.role = 'trial'")}[a]
+    assert run.data.tags["pbt_parent"] == b and run.data.tags["pbt_parent.step_10"] == b
+    assert [m.value for m in c.get_metric_history(run.info.run_id, "hp_lr_d")] == [2e-4, 3.2e-4]
+    folder = c.download_artifacts(run.info.run_id, "", str(tmp_path / "dl"))
+    saved = json.loads(next((tmp_path / "dl").rglob(SCHEDULE)).read_text())
+    assert saved["method"] == "san" and saved["schedule"] == [[10, {"lr_d": 3.2e-4}]] and folder

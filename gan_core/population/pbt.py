@@ -138,7 +138,8 @@ class PBT:
     def __init__(self, method, configs: list[dict[str, Any]], *, metric: str = "fid_mnist", mode: str = "min",
                  interval: int = 1, seed: int = 0, space: dict[str, Range] | None = None,
                  saved: dict[str, Any] | None = None):
-        self.metric, self.sign, self.interval, self.seed = metric, -1.0 if mode == "min" else 1.0, interval, seed
+        self.metric, self.sign, self.interval = metric, -1.0 if mode == "min" else 1.0, interval
+        self.seed = saved["seed"] if saved else seed
         self.space = mutations(method, configs[0], space)
         self.reports = saved["reports"] if saved else 0
         self.lineage = saved["lineage"] if saved else [
@@ -148,8 +149,13 @@ class PBT:
     def hyperparameters(self, config: dict[str, Any]) -> dict[str, float]:
         return {key: config[key] for key in self.space}
 
-    def round(self, trainer, reports: list[dict[str, Any]], step: int) -> list[Exploit]:
-        """After a report: decide and apply this round's exploits on ``trainer`` (a PopulationTrainer)."""
+    def restart(self, k: int, config: dict[str, Any]) -> None:
+        """A new member in slot k (a sweep refilled it): its own root, no schedule yet."""
+        self.lineage[k] = {"config": dict(config), "schedule": [], "parents": []}
+
+    def round(self, trainer, reports: list[dict[str, Any]]) -> list[Exploit]:
+        """After a report: decide and apply this round's exploits on ``trainer`` (a PopulationTrainer); a schedule
+        entry's step is the donor's age, where the member goes on from."""
         import time
 
         self.reports += 1
@@ -160,6 +166,7 @@ class PBT:
         rng = random.Random(f"pbt-{self.seed}-{self.reports}")  # a resumed run redraws the same round
         exploits = decide(scores, dict(enumerate(trainer.configs)), self.space, rng)
         for e in exploits:
+            step = trainer.ages[e.donor]
             tick = time.perf_counter()
             trainer.exploit(e.member, e.donor, e.config)
             self.exploit_seconds.append(time.perf_counter() - tick)
@@ -170,5 +177,5 @@ class PBT:
         return exploits
 
     def state(self) -> dict[str, Any]:
-        return {"reports": self.reports, "lineage": self.lineage, "space": {k: vars(r) for k, r in self.space.items()}}
+        return {"seed": self.seed, "reports": self.reports, "lineage": self.lineage, "space": {k: vars(r) for k, r in self.space.items()}}
 

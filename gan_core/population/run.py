@@ -54,7 +54,7 @@ def spread(finals: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 def tracked_state(state: dict[str, Any]) -> dict[str, Any]:
     """What a population checkpoint holds beside its members' own checkpoints, as JSON-ready values."""
     return {k: v.tolist() if hasattr(v, "tolist") else v for k, v in state.items()
-            if k in ("configs", "alive", "finite", "deaths", "ids", "active")}
+            if k in ("configs", "alive", "finite", "deaths", "ids", "active", "pbt")}
 
 
 def resume_state(out: Path, configs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -107,7 +107,7 @@ def train_population(method: str, config: dict[str, Any] | list[dict[str, Any]],
         if pbt is not None:
             for k, metrics in enumerate(members):  # each member's schedule, as metrics per step
                 metrics.update({f"hp_{key}": v for key, v in pbt.hyperparameters(trainer.configs[k]).items()})
-            exploits = pbt.round(trainer, members, state["step"])
+            exploits = pbt.round(trainer, members)
             for e in exploits:
                 members[e.member].update(pbt_parent=e.donor, pbt_exploit_seconds=pbt.exploit_seconds[-1])
             if exploits:  # the checkpoint a resume takes holds the exploits

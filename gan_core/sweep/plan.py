@@ -42,6 +42,7 @@ class SweepOptions:
     finalists: int = 3
     population: int | None = None    # members per population (a population sweep); None: one trial a process
     populations: int | None = None   # populations at once (default: one per GPU, else 1)
+    scheduler: str = "asha"          # a population sweep's members: stopped early (asha) or exploited (pbt)
     verbose: int = 1
 
     def check(self) -> None:
@@ -60,6 +61,10 @@ class SweepOptions:
         at_least("gpus_per_trial", self.gpus_per_trial, 0, "a number")
         if self.cpus_per_trial is not None and not self.cpus_per_trial > 0:
             raise ConfigError(f"--cpus-per-trial must be above 0, got {self.cpus_per_trial!r}")
+        if self.scheduler not in ("asha", "pbt"):
+            raise ConfigError(f"--scheduler must be asha or pbt, got {self.scheduler!r}")
+        if self.scheduler == "pbt" and self.population is None:
+            raise ConfigError("--scheduler pbt copies members inside a population: give --population K")
         if self.metric not in METRICS:
             raise ConfigError(f"--metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
 
@@ -90,7 +95,8 @@ class SweepPlan:
 
     def parent_params(self, resources: dict[str, float]) -> dict[str, Any]:
         o = self.options
-        asha = ({"asha_grace_period": o.grace_period, "asha_reduction_factor": self.reduction_factor}
+        asha = ({"scheduler": "pbt"} if o.scheduler == "pbt" and o.population is not None else
+                {"asha_grace_period": o.grace_period, "asha_reduction_factor": self.reduction_factor}
                 if o.early_stopping else {"scheduler": "fifo"})
         return {"study": self.study, "num_samples": o.num_samples, "metric": o.metric, "smoke": o.smoke,
                 "seed": o.seed, **asha, "cpus_per_trial": resources["cpu"], "gpus_per_trial": resources["gpu"],
