@@ -187,3 +187,31 @@ def test_the_coordinator_tags_parents_and_saves_a_members_schedule(tmp_path):
     folder = c.download_artifacts(run.info.run_id, "", str(tmp_path / "dl"))
     saved = json.loads(next((tmp_path / "dl").rglob(SCHEDULE)).read_text())
     assert saved["method"] == "san" and saved["schedule"] == [[10, {"lr_d": 3.2e-4}]] and folder
+
+
+def test_gan_train_runs_pbt_and_replays_the_champions_schedule(tmp_path, env):
+    common = ["--method", "san", "--max-steps", "6", "--quiet", "--set", "inception_samples=0",
+              "--set", "eval_samples=200", "--set", "eval_every_steps=2"]
+    gan = lambda *args: subprocess.run([sys.executable, "-m", "gan_core.cli", "train", *common, *args], env=env,
+                                       capture_output=True, text=True, timeout=300)
+    refused = gan("--scheduler", "pbt", "--out", str(tmp_path / "x"))
+    assert refused.returncode == 2 and "--scheduler pbt judges the members of a population" in refused.stderr
+    result = gan("--population", "4", "--scheduler", "pbt", "--out", str(tmp_path / "pop"))
+    assert result.returncode == 0, result.stderr
+    champion = json.loads((tmp_path / "pop" / "champion_schedule.json").read_text())
+    assert champion["method"] == "san" and len(json.loads((tmp_path / "pop" / "pbt.json").read_text())["lineage"]) == 4
+    replay = gan("--schedule", str(tmp_path / "pop" / "champion_schedule.json"), "--out", str(tmp_path / "replay"))
+    assert replay.returncode == 0, replay.stderr
+    assert json.loads(replay.stdout.splitlines()[0])["step"] == 6
+    wrong = subprocess.run([sys.executable, "-m", "gan_core.cli", "train", "--method", "hinge", "--schedule",
+                            str(tmp_path / "pop" / "champion_schedule.json")], env=env, capture_output=True, text=True)
+    assert wrong.returncode == 2 and "is a 'san' schedule, not 'hinge'" in wrong.stderr
+
+
+def test_a_pbt_sweep_needs_a_population(tmp_path):
+    from gan_core import sweep
+    from gan_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--scheduler pbt copies members inside a population: give --population K"):
+        sweep.run_sweep("san", study="pbt", scheduler="pbt", smoke=True, storage_path=str(tmp_path / "r"),
+                        tracking_uri=f"sqlite:///{tmp_path}/m.db")
