@@ -10,6 +10,7 @@ from .errors import CheckpointError
 from .gan_model import load_base
 from .gan_trainer import schedule
 from .images import save_grid
+from .population.pbt import Replay
 
 
 def resume_state(out: Path | None, name: str, config: dict) -> dict[str, Any]:
@@ -43,8 +44,6 @@ def train(method: str, config: dict | None = None, *, out_dir: str | Path | None
         base = load_base(config["base"])[1]
     trainer = registry.build_trainer(job, config, base)
     if schedule_of:
-        from .population.pbt import Replay
-
         trainer = Replay(trainer, schedule_of)
 
     def report(metrics: dict, ckpt: dict, samples_u8) -> None:

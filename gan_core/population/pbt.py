@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
+
+from .members import SHARED_FLOATS, per_member_keys
 
 QUANTILE = 0.25
 RESAMPLE_PROBABILITY = 0.25
@@ -44,8 +47,6 @@ class Range:
 def mutations(method, config: dict[str, Any], space: dict[str, Range] | None = None) -> dict[str, Range]:
     """The keys PBT perturbs: the search space's float keys that a member may vary, or, without a space,
     the method's per-member floats that are on (not 0), resampled within a factor of 10 of their value."""
-    from .members import SHARED_FLOATS, per_member_keys
-
     varying = [k for k in per_member_keys(method) if k != "seed" and k not in FIXED_FLOATS + SHARED_FLOATS]
     if space is not None:
         return {k: r for k, r in space.items() if k in varying}
@@ -156,8 +157,6 @@ class PBT:
     def round(self, trainer, reports: list[dict[str, Any]]) -> list[Exploit]:
         """After a report: decide and apply this round's exploits on ``trainer`` (a PopulationTrainer); a schedule
         entry's step is the donor's age, where the member goes on from."""
-        import time
-
         self.reports += 1
         if self.reports % self.interval or any(r.get("final") for r in reports):
             return []
