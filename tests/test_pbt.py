@@ -215,3 +215,12 @@ def test_a_pbt_sweep_needs_a_population(tmp_path):
     with pytest.raises(ConfigError, match="--scheduler pbt copies members inside a population: give --population K"):
         sweep.run_sweep("san", study="pbt", scheduler="pbt", smoke=True, storage_path=str(tmp_path / "r"),
                         tracking_uri=f"sqlite:///{tmp_path}/m.db")
+
+
+def test_a_search_spaces_continuous_keys_are_what_pbt_perturbs():
+    from gan_core import search_space
+
+    space = pbt.ranges(search_space.load("san").search)
+    assert space["san_lambda"] == pbt.Range(0.1, 20.0, True) and space["beta1"] == pbt.Range(0.0, 0.9, False)
+    assert "batch_size" not in space and "g_ema" not in space  # categorical keys stay as proposed
+    assert set(pbt.mutations(methods.get("san"), {}, space)) == {"san_lambda", "lr_g", "lr_d", "beta1"}

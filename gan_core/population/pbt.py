@@ -44,6 +44,12 @@ class Range:
         return min(max(value, self.low), self.high)
 
 
+def ranges(search: dict[str, dict[str, Any]]) -> dict[str, Range]:
+    """A search space's continuous keys as PBT ranges (categorical keys stay as proposed)."""
+    return {k: Range(float(s["low"]), float(s["high"]), s["type"] == "loguniform")
+            for k, s in search.items() if s.get("type") in ("uniform", "loguniform")}
+
+
 def mutations(method, config: dict[str, Any], space: dict[str, Range] | None = None) -> dict[str, Range]:
     """The keys PBT perturbs: the search space's float keys that a member may vary, or, without a space,
     the method's per-member floats that are on (not 0), resampled within a factor of 10 of their value."""
@@ -141,7 +147,8 @@ class PBT:
                  saved: dict[str, Any] | None = None):
         self.metric, self.sign, self.interval = metric, -1.0 if mode == "min" else 1.0, interval
         self.seed = saved["seed"] if saved else seed
-        self.space = mutations(method, configs[0], space)
+        self.space = ({k: Range(**r) for k, r in saved["space"].items()} if saved and "space" in saved
+                      else mutations(method, configs[0], space))
         self.reports = saved["reports"] if saved else 0
         self.lineage = saved["lineage"] if saved else [
             {"config": dict(c), "schedule": [], "parents": []} for c in configs]

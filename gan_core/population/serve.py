@@ -8,7 +8,7 @@ through three callables, and knows neither Ray nor MLflow:
                                                            # replacement (member_id, config) or None
     save(state) -> None                                    # a checkpoint: the members and their ids
 
-With ``scheduler="pbt"`` the sweep still proposes the members and logs every report, but none is stopped
+With ``scheduler="pbt"`` (perturbing ``space``'s keys, a {key: pbt.Range}) the sweep still proposes the members and logs every report, but none is stopped
 early: after each report the group's bottom quarter by ``metric`` takes a top member's state (``pbt.PBT``);
 a report carries the member's hyperparameters (``hp_*``), its ``parent`` when it exploited, and at the end
 its ``lineage`` (root config and schedule, what ``gan train --schedule`` replays).
@@ -53,7 +53,8 @@ class _Group:
 
 
 def serve(method, device: torch.device, *, slots: int, take: Callable, judge: Callable, save: Callable,
-          resume: dict[str, Any] | None = None, scheduler: str = "asha", metric: str = "fid_mnist") -> int:
+          resume: dict[str, Any] | None = None, scheduler: str = "asha", metric: str = "fid_mnist",
+          space: dict | None = None) -> int:
     """Train groups of members until the sweep has none left; return how many members were served."""
     served = 0
     while True:
@@ -61,7 +62,7 @@ def serve(method, device: torch.device, *, slots: int, take: Callable, judge: Ca
             ids, trainer = list(resume["ids"]), PopulationTrainer(method, resume["configs"], device)
             trainer.load_state_dict(resume)
             active = list(resume["active"])
-            pbt = PBT(method, resume["configs"], metric=metric, saved=resume.get("pbt")) \
+            pbt = PBT(method, resume["configs"], metric=metric, space=space, saved=resume.get("pbt")) \
                 if scheduler == "pbt" else None
             resume = None
         else:
@@ -71,7 +72,7 @@ def serve(method, device: torch.device, *, slots: int, take: Callable, judge: Ca
             ids = [member_id for member_id, _ in group]
             trainer = PopulationTrainer(method, [config for _, config in group], device)
             active = [True] * len(ids)
-            pbt = PBT(method, trainer.configs, metric=metric, seed=trainer.configs[0]["seed"]) \
+            pbt = PBT(method, trainer.configs, metric=metric, seed=trainer.configs[0]["seed"], space=space) \
                 if scheduler == "pbt" else None
         served += sum(active)
 

@@ -11,6 +11,7 @@ from ray import tune
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from .. import tracking, trainables
+from ..population import pbt
 from ..population.members import signature_text
 from . import ray_session
 from .coordinator import Coordinator
@@ -68,6 +69,7 @@ def run_population_sweep(plan: SweepPlan, callbacks: list) -> SweepResult:
             trainable,
             param_space={"coordinator": f"coordinator-{plan.name}", "method": plan.method, "slots": o.population,
                          "device": plan.resolved["device"], "scheduler": o.scheduler, "metric": o.metric,
+                         "pbt_space": {k: [r.low, r.high, r.log] for k, r in pbt.ranges(plan.space.search).items()},
                          "population": tune.grid_search([f"p{i}" for i in range(count)])},
             tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=count),
             run_config=tune.RunConfig(name=plan.name, storage_path=plan.storage_uri, verbose=o.verbose,
