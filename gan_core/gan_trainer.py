@@ -122,6 +122,15 @@ class GanTrainer:
         self._step = make_train_step(method, config, self.G, self.D, self.opt_g, self.opt_d, self.batches.next,
                                      lambda n: self.rng.normal(n, LATENT_DIM), self.rng)
 
+    def set_hyperparameters(self, values: dict[str, Any]) -> None:
+        """Other float hyperparameters from the next step on (a replayed PBT schedule); the step reads the config."""
+        self.config.update(values)
+        for opt, key in ((self.opt_g, "lr_g"), (self.opt_d, "lr_d")):
+            for group in opt.param_groups:
+                group["lr"] = self.config[key]
+                if "betas" in group:
+                    group["betas"] = (self.config["beta1"], self.config["beta2"])
+
     @property
     def served(self) -> Generator:
         """The generator that reports, grids and exports use: the average when g_ema is on."""
@@ -161,27 +170,25 @@ class GanTrainer:
 
     def state_dict(self) -> dict[str, Any]:
         """``generator`` is the served one (what best_model and samplers load); the raw G rides beside it."""
-        state = {"method": self.name, "config": self.config,
-                 "generator": self.served.state_dict(), "discriminator": self.D.state_dict(),
-                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                 "batches": self.batches.state_dict(), "draws": self.rng.state_dict(),
-                 "dropout_calls": dropout_calls(self.D), "rng": checkpoint.rng_state(self.device),
-                 "last_probe": dict(self.last_probe)}
-        if self.G_ema is not None:
-            state.update(generator_raw=self.G.state_dict(), ema_updates=self.ema_updates)
-        return state
+        return checkpoint.trainer_state(
+            self.name, self.config, generator=self.G.state_dict(),
+            average=self.G_ema.state_dict() if self.G_ema is not None else None, ema_updates=self.ema_updates,
+            discriminator=self.D.state_dict(), opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(),
+            batches=self.batches.state_dict(), draws=self.rng.state_dict(), dropout_calls=dropout_calls(self.D),
+            rng=checkpoint.rng_state(self.device), last_probe=dict(self.last_probe))
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = checkpoint.read_trainer_state(state)
         if self.G_ema is not None:
-            self.G_ema.load_state_dict(state["generator"])
-            self.ema_updates = int(state["ema_updates"])
-        self.G.load_state_dict(state.get("generator_raw", state["generator"]))
-        self.D.load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.batches.load_state_dict(state["batches"])
-        self.steps_done = int(state.get("step", state.get("member_step", 0)))
-        self.last_probe = dict(state.get("last_probe", {}))
-        self.rng.load_state_dict(state["draws"])
-        set_dropout_calls(self.D, state["dropout_calls"])
-        checkpoint.set_rng_state(state["rng"], self.device)
+            self.G_ema.load_state_dict(saved.average if saved.average is not None else saved.generator)
+            self.ema_updates = saved.ema_updates
+        self.G.load_state_dict(saved.generator)
+        self.D.load_state_dict(saved.discriminator)
+        self.opt_g.load_state_dict(saved.opt_g)
+        self.opt_d.load_state_dict(saved.opt_d)
+        self.batches.load_state_dict(saved.batches)
+        self.steps_done = saved.age  # the learning-rate schedule's clock
+        self.last_probe = dict(saved.last_probe)
+        self.rng.load_state_dict(saved.draws)
+        set_dropout_calls(self.D, saved.dropout_calls)
+        checkpoint.set_rng_state(saved.rng, self.device)

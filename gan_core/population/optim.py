@@ -41,6 +41,27 @@ class StackedOptimizer:
                     tensor[k] = 0
             state.pop("hyper", None)
 
+    def set_hyper(self, k: int, lr: float, betas: tuple[float, float] | None = None) -> None:
+        """Member k's hyperparameters change (PBT's explore); its moments and step count stay."""
+        self.lr[k] = lr
+        if betas is not None:
+            self.betas[0][k], self.betas[1][k] = betas
+        for state in self.state:
+            state.pop("hyper", None)
+
+    @torch.no_grad()
+    def copy_member(self, dst: int, src: int) -> None:
+        """Member ``dst`` takes ``src``'s moments, step count and hyperparameters (PBT's exploit), in place."""
+        self.lr[dst], self.steps[dst] = self.lr[src], self.steps[src]
+        if self.betas is not None:
+            for b in self.betas:
+                b[dst] = b[src]
+        for state in self.state:
+            for name, tensor in state.items():
+                if name != "hyper":
+                    tensor[dst] = tensor[src]
+            state.pop("hyper", None)
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
             p.grad = None

@@ -67,6 +67,9 @@ def parser(description: str) -> argparse.ArgumentParser:
                         "proposed by Optuna and judged by ASHA as its own trial")
     p.add_argument("--populations", type=int, metavar="N",
                    help="populations at once (default: one per GPU of the cluster, else 1)")
+    p.add_argument("--scheduler", choices=("asha", "pbt"), default="asha",
+                   help="population sweeps: asha stops and replaces members; pbt copies the best members' "
+                        "state into the worst quarter on the device and perturbs their hyperparameters")
     p.add_argument("--finalists", type=int, default=3,
                    help="completed trials (best by the metric) scored with Inception fid after the study, "
                         "once, to rank the champion (default 3; 0: none)")
@@ -86,7 +89,8 @@ def sweep_options(args: argparse.Namespace) -> dict[str, Any]:
                 gpus_per_trial=args.gpus_per_trial if args.gpus_per_trial is not None
                 else (None if args.population is not None else _env_float("GAN_GPUS_PER_TRIAL")),
                 base=args.base, grace_period=args.asha_grace, reduction_factor=args.asha_reduction,
-                finalists=args.finalists, population=args.population, populations=args.populations)
+                finalists=args.finalists, population=args.population, populations=args.populations,
+                scheduler=args.scheduler)
 
 
 def exit_on_user_error(call):

@@ -43,6 +43,7 @@ class SweepOptions:
     finalists: int = 3
     population: int | None = None    # members per population (a population sweep); None: one trial a process
     populations: int | None = None   # populations at once (default: one per GPU, else 1)
+    scheduler: str = "asha"          # a population sweep's members: stopped early (asha) or exploited (pbt)
     verbose: int = 1
 
     def check(self) -> None:
@@ -61,6 +62,10 @@ class SweepOptions:
         at_least("gpus_per_trial", self.gpus_per_trial, 0, "a number")
         if self.cpus_per_trial is not None and not self.cpus_per_trial > 0:
             raise ConfigError(f"--cpus-per-trial must be above 0, got {self.cpus_per_trial!r}")
+        if self.scheduler not in ("asha", "pbt"):
+            raise ConfigError(f"--scheduler must be asha or pbt, got {self.scheduler!r}")
+        if self.scheduler == "pbt" and self.population is None:
+            raise ConfigError("--scheduler pbt copies members inside a population: give --population K")
         if self.metric is not None and self.metric not in METRICS:
             raise ConfigError(f"--metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
 
@@ -91,7 +96,8 @@ class SweepPlan:
 
     def parent_params(self, resources: dict[str, float]) -> dict[str, Any]:
         o = self.options
-        asha = ({"asha_grace_period": o.grace_period, "asha_reduction_factor": self.reduction_factor}
+        asha = ({"scheduler": "pbt"} if o.scheduler == "pbt" and o.population is not None else
+                {"asha_grace_period": o.grace_period, "asha_reduction_factor": self.reduction_factor}
                 if o.early_stopping else {"scheduler": "fifo"})
         signal = ({"signal": probe.SIGNAL, "signal_version": probe.version(),
                    "signal_samples": self.resolved["probe_samples"]} if o.metric == probe.SIGNAL else {})

@@ -76,6 +76,12 @@ class SweepRun:
     def log_checkpoint(self, run_id: str, folder: str | Path) -> None:
         client(self.uri).log_artifacts(run_id, str(folder), CHECKPOINT_ARTIFACT)
 
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        """Tags on a trial's run (a PBT member's parent at an exploit)."""
+        c = client(self.uri)
+        for key, value in tags.items():
+            c.set_tag(run_id, key, str(value)[:4000])
+
     def end_trial(self, run_id: str, status: str, reason: str = "") -> None:
         c = client(self.uri)
         c.set_tag(run_id, "status", status)
