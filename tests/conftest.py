@@ -15,7 +15,7 @@ os.environ.setdefault("TORCH_HOME", str(SHARED / "torch_home"))
 os.environ.setdefault("GAN_CACHE_DIR", str(ROOT / ".cache" / "test"))
 
 # Keeps every CPU-only test run small and identical: Inception is ~150 ms per image here.
-TINY = {"inception_samples": 0, "eval_samples": 500}
+TINY = {"inception_samples": 0, "eval_samples": 500, "probe_samples": 0}
 
 
 @pytest.fixture

@@ -34,6 +34,10 @@ VARIANTS = [(method, {}) for method in MEMBERS] + [
     ("wgan_gp", {"loss": "hinge", "d_spectral_norm": True}),
     ("r1", {"loss": "minimax"}),
     ("san", {"loss": "hinge", "d_spectral_norm": True}),
+    # the discriminator's levers: a conv body, augmentation's per-member draws, packing, a schedule
+    ("hinge", {"d_arch": "conv", "d_width": 8, "augment": "color,translation,cutout", "lr_decay": "linear"}),
+    ("san", {"d_mbstd": True, "d_pack": 2, "augment": "translation", "augment_p": 0.5}),
+    ("mdgan", {"d_arch": "conv", "d_width": 8, "d_mbstd": True}),
 ]
 
 

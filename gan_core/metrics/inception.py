@@ -36,5 +36,5 @@ def load(device: str = "cpu", channels_last: bool = False) -> torch.nn.Module:
             f"Inception FID weights are not at {weights_path()} and the download failed "
             f"({type(err).__name__}); set TORCH_HOME to a folder holding hub/checkpoints/{WEIGHTS_FILE}"
         ) from None
-    model = model.eval().requires_grad_(False).to(device)
+    model = model.eval().requires_grad_(False).float().to(device)  # float32 whatever torch's default dtype
     return model.to(memory_format=torch.channels_last) if channels_last else model
