@@ -193,7 +193,8 @@ def probe_rows(device: str, n: int, mnist_warm_s: float, mnist_samples: int) -> 
     mnist_s = mnist_warm_s * 10_000 / mnist_samples
     shares = {}
     for label, epochs, grace in (("100 epochs, rungs 1·3^k", 100, 1), ("20 epochs, rungs 2·3^k", 20, 2)):
-        probes = sum(probe_due({"probe_samples": n, "probe_grace": grace, "probe_reduction": 3.0}, r, 1, r == epochs)
+        probes = sum(probe_due({"probe_samples": n, "probe_grace": grace, "probe_reduction": 3.0, "probe_every": 0},
+                                 r, 1, r == epochs)
                      for r in range(1, epochs + 1))
         shares[label] = {"probes": probes, "share": (probes * probe_s + epochs * mnist_s) / (epochs * epoch_s),
                          "probe_share": probes * probe_s / (epochs * epoch_s)}

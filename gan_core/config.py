@@ -109,6 +109,7 @@ COMMON: dict[str, Param] = {
     "probe_grace": Param(1, int, low=1, help="ASHA's grace in reports: the signal is computed at its rungs"),
     "probe_reduction": Param(3.0, float, low=1.0, high=100.0, low_open=True,
                              help="ASHA's reduction factor: rungs at grace·reduction^k reports"),
+    "probe_every": Param(0, int, low=0, help="the signal every this many reports instead (PBT's rounds; 0: rungs)"),
     "fast": Param(True, bool, help="fused/foreach optimizers and other speedups with identical maths"),
     "compile": Param(False, bool, help="torch.compile the models (wins on GPU, costs start-up)"),
     "compile_mode": Param("default", str, choices=("default", "reduce-overhead", "max-autotune"),

@@ -42,6 +42,11 @@ def test_the_signal_is_fresh_at_every_report_where_rays_asha_decides(grace, redu
     assert len(probed) <= 2 + math.ceil(math.log(max_t / grace, reduction)) + 1  # a few probes, not every report
 
 
+def test_under_pbt_the_signal_is_fresh_at_every_round():
+    assert all(probe.is_probe_report(r, False, 5, 3, every=1) for r in range(1, 10))
+    assert [r for r in range(1, 10) if probe.is_probe_report(r, r == 9, 1, 3, every=4)] == [1, 4, 8, 9]
+
+
 def test_a_run_carries_the_signal_between_rungs_and_checkpoints_it():
     reports = []
     config = {**PROBE, "max_steps": 50, "eval_every_steps": 10, "probe_grace": 2, "probe_reduction": 2}
@@ -104,6 +109,10 @@ def test_sweeps_prune_on_the_signal_by_default_with_the_spaces_rungs(tmp_path):
     plan = make_plan("hinge", "t", SweepOptions(grace_period=1, reduction_factor=2, tracking_uri=uri,
                                                 storage_path=str(tmp_path)), space)
     assert plan.fixed["probe_grace"] == 1 and plan.fixed["probe_reduction"] == 2.0
+    # PBT judges members after every report: the signal is fresh at each
+    plan = make_plan("hinge", "t", SweepOptions(population=4, scheduler="pbt", tracking_uri=uri,
+                                                storage_path=str(tmp_path)), space)
+    assert plan.options.metric == probe.SIGNAL and plan.fixed["probe_every"] == 1
 
 
 @pytest.mark.parametrize("asha, words", [({"grace": 0}, "asha.grace must be"), ({"reduction": 1}, "asha.reduction"),

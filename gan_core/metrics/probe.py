@@ -24,12 +24,15 @@ def names() -> list[str]:
     return [f"{k}_{EXTRACTOR}" for k in KEYS]
 
 
-def is_probe_report(report: int, final: bool, grace: int, reduction: float) -> bool:
+def is_probe_report(report: int, final: bool, grace: int, reduction: float, every: int = 0) -> bool:
     """Whether report number ``report`` (1-based) is probed: the first (so every report carries the signal),
-    the last, and each where ASHA decides: the first report at or past a rung grace·reduction^k (Ray's
-    ASHA compares ``training_iteration >= milestone``, so a fractional rung is decided at its ceiling)."""
+    the last, and each where the scheduler decides: every ``every`` reports (PBT's rounds) when it is set,
+    else the first report at or past an ASHA rung grace·reduction^k (Ray's ASHA compares
+    ``training_iteration >= milestone``, so a fractional rung is decided at its ceiling)."""
     if final or report == 1:
         return True
+    if every:
+        return report % every == 0
     milestone = float(grace)
     while milestone <= report:
         if math.ceil(milestone - 1e-9) == report:

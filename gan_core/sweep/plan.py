@@ -176,6 +176,8 @@ def make_plan(method: str, study: str, options: SweepOptions, space: spaces.Sear
         elif options.smoke:
             fixed.setdefault("probe_samples", probe.SMOKE_SAMPLES)
         fixed.update(probe_grace=options.grace_period, probe_reduction=float(reduction))
+        if options.scheduler == "pbt":  # PBT compares members after every report
+            fixed["probe_every"] = 1
     if options.metric == "fid":
         fixed["inception_every_report"] = True
     uri = tracking.normalize_uri(options.tracking_uri) if options.tracking_uri else tracking.default_tracking_uri()
