@@ -120,23 +120,38 @@ def markdown(cache: dict, command: str) -> str:
                      f"{a.get('spearman', math.nan):.3f} | {a.get('kendall', math.nan):.3f} | "
                      f"{a.get('n_best_quarter', 0)} | {a.get('spearman_best_quarter', math.nan):.3f} | "
                      f"{a.get('kendall_best_quarter', math.nan):.3f} |")
-    lines += ["", "Early rungs: each run's served `fid_mnist` at an early epoch against its final Inception `fid`:", "",
-              "| epoch | runs | Spearman | Kendall |", "|---|---|---|---|"]
-    for rung, a in cache["early_rungs"].items():
-        lines.append(f"| {rung} | {a['n']} | {a.get('spearman', math.nan):.3f} | {a.get('kendall', math.nan):.3f} |")
+    if "signal_agreement" in cache:
+        lines += ["", f"The pruning signal `{probe.SIGNAL}` (Inception in bf16 on {probe.SAMPLES} samples of other noise) "
+                      "beside `fid_mnist`, on the generators that have both:", "",
+                  "| metric | generators | Spearman | Kendall | best quarter (n) | Spearman there | Kendall there |",
+                  "|---|---|---|---|---|---|---|"]
+        for metric, a in cache["signal_agreement"].items():
+            lines.append(f"| `{metric}` | {a['n']} | {a.get('spearman', math.nan):.3f} | {a.get('kendall', math.nan):.3f} | "
+                         f"{a.get('n_best_quarter', 0)} | {a.get('spearman_best_quarter', math.nan):.3f} | "
+                         f"{a.get('kendall_best_quarter', math.nan):.3f} |")
+    for key, what in (("early_rungs", "`fid_mnist`"), ("signal_early_rungs", f"`{probe.SIGNAL}`")):
+        if key not in cache:
+            continue
+        lines += ["", f"Early rungs: each run's served {what} at an early epoch against its last Inception `fid`:", "",
+                  "| epoch | runs | Spearman | Kendall |", "|---|---|---|---|"]
+        for rung, a in cache[key].items():
+            lines.append(f"| {rung} | {a['n']} | {a.get('spearman', math.nan):.3f} | {a.get('kendall', math.nan):.3f} |")
     if "inception_check" in cache:
         c = cache["inception_check"]
         lines += ["", f"Inception against itself in the best quarter ({c['n']} generators): their `fid` on the next "
                       f"{n} samples ranks them like the first {n} with Spearman {c['spearman_fid_vs_fid_b']:.3f} "
                       f"(Kendall {c['kendall_fid_vs_fid_b']:.3f}); `fid_mnist` against the mean of the two: "
-                      f"Spearman {c['spearman_fid_mnist_vs_mean']:.3f}."]
+                      f"Spearman {c['spearman_fid_mnist_vs_mean']:.3f}"
+                      + (f"; `{probe.SIGNAL}` against that mean: Spearman {c['spearman_signal_vs_mean']:.3f}."
+                         if c.get("spearman_signal_vs_mean") is not None else ".")]
     lines += ["", "Every generator of the set:", "",
-              "| run | generator | epoch | Inception fid | fid_mnist | precision_mnist | recall_mnist | "
-              "density_mnist | coverage_mnist |", "|---|---|---|---|---|---|---|---|---|"]
+              f"| run | generator | epoch | Inception fid | {probe.SIGNAL} | fid_mnist | precision_mnist | recall_mnist | "
+              "density_mnist | coverage_mnist |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         get = lambda k: r.get(f"{k}@{FEATURE_LAYER}", math.nan)
         lines.append(f"| {r['run']} | {'served (average)' if r['kind'] == 'generator' else 'raw'} | {r['epoch']} | "
-                     f"{r['fid']:.1f} | {get('fid_mnist'):.3f} | {get('precision_mnist'):.3f} | "
+                     f"{r['fid']:.1f} | {r.get(probe.SIGNAL, math.nan):.1f} | {get('fid_mnist'):.3f} | "
+                     f"{get('precision_mnist'):.3f} | "
                      f"{get('recall_mnist'):.3f} | {get('density_mnist'):.3f} | {get('coverage_mnist'):.3f} |")
     return "\n".join(lines) + "\n"
 
