@@ -124,8 +124,15 @@ def where_to_look(method: str, result: SweepResult, tracking_uri: str | None) ->
         lines = [f"champion's samples: {grid.resolve()}"]
     else:
         lines = []
-    return "\n".join(lines + [f"compare the runs: mlflow ui --backend-store-uri {uri}  (then open "
-                              f"http://127.0.0.1:5000, experiment {method!r})"])
+    return "\n".join(lines + [open_the_ui(uri, method)])
+
+
+def open_the_ui(uri: str, method: str) -> str:
+    """How to see the study: a tracking server already serves its UI; a local store needs ``mlflow ui``."""
+    if uri.startswith(("http://", "https://")):
+        return f"compare the runs: open {uri.rstrip('/')} (experiment {method!r})"
+    return (f"compare the runs: mlflow ui --backend-store-uri {uri}  (then open http://127.0.0.1:5000, "
+            f"experiment {method!r})")
 
 
 def compare(method_names: list[str], study: str, description: str, argv: list[str] | None = None,
