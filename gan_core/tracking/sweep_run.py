@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .metric_names import to_mlflow
 from .store import (CHECKPOINT_ARTIFACT, GENERATOR_RUN, SAMPLES_KEY, check_reachable, client, experiment_id,
                     find_run, git_commit, numeric_metrics, mlflow_params, text_tags)
 
@@ -57,7 +58,7 @@ class SweepRun:
         from mlflow.entities import Metric, RunTag  # deferred with MLflow itself (start-up time)
 
         step, now = int(result.get("step", 0)), int(time.time() * 1000)
-        metrics = [Metric(k, v, now, step) for k, v in numeric_metrics(result).items()]
+        metrics = [Metric(k, v, now, step) for k, v in to_mlflow(numeric_metrics(result)).items()]
         tags = [RunTag(k, v) for k, v in text_tags(result).items()]
         client(self.uri).log_batch(run_id, metrics=metrics, tags=tags)
 
@@ -92,7 +93,7 @@ class SweepRun:
 
     def finish(self, summary: dict[str, Any]) -> None:
         c = client(self.uri)
-        c.log_batch(self.run_id, metrics=[_metric(k, v) for k, v in numeric_metrics(summary).items()])
+        c.log_batch(self.run_id, metrics=[_metric(k, v) for k, v in to_mlflow(numeric_metrics(summary)).items()])
         c.set_terminated(self.run_id, "FINISHED")
 
 
