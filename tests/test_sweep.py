@@ -213,3 +213,46 @@ def test_sampler_sweeps_on_the_champion_and_every_sampler_through_gan_model(smok
         assert torch.equal(x, model.sample(6, sampler=sampler, seed=0)), sampler
     with pytest.raises(gan_core.config.ConfigError, match="unknown sampler"):
         model.sample(6, sampler="rejection")
+
+
+def test_every_trial_and_the_study_record_what_they_cost(smoke):
+    cwd, output = smoke
+    c = MlflowClient(f"sqlite:///{cwd}/mlflow.db")
+    exp = c.get_experiment_by_name("san")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI's training view
+    trials = [from_mlflow(r.data.metrics) for r in c.search_runs([exp.experiment_id], "tags.role = 'trial'")]
+    for m in trials:
+        assert m["cpu_seconds"] > 0 and m["wall_seconds"] > 0 and m["device_seconds"] == 0  # CPU only
+        assert m["generator_steps"] == m["step"] and m["samples_seen"] >= m["step"] * 32
+    parent = c.search_runs([exp.experiment_id], "tags.role = 'sweep'")[0].data.metrics
+    assert parent["study/cpu_seconds"] == pytest.approx(sum(m["cpu_seconds"] for m in trials))
+    assert parent["study/trials"] == len(trials) and parent["study/wall_seconds"] > 0
+    assert 0 < parent["study/epochs_to_champion"] <= parent["study/epochs"]
+
+
+def test_study_report_is_one_page_whose_figures_load_in_chromium(smoke, tmp_path):
+    from headless import images_of
+
+    cwd, output = smoke
+    assert "study report: " in output  # the sweep ends by writing it, next to the champion's grid
+    uri = f"sqlite:///{cwd}/mlflow.db"
+    out = tmp_path / "report.html"
+    result = subprocess.run([sys.executable, "-m", "gan_core.cli", "report", "san", "--tracking-uri", uri,
+                             "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = out.read_text()
+    images = images_of(out)
+    c = MlflowClient(uri)
+    exp = c.get_experiment_by_name("san")
+    parent = c.search_runs([exp.experiment_id], "tags.role = 'sweep'")[0]
+    expected = {"learning curves", "Pareto front: fid against recall", "Pareto front: quality against cost",
+                "champion sample grid"}
+    if "optuna/importance.png" in {a.path for a in c.list_artifacts(parent.info.run_id, "optuna")}:
+        expected.add("Optuna hyperparameter importance")  # Optuna draws it from two completed trials on
+    assert {i["alt"] for i in images} == expected and all(i["ok"] and i["width"] > 100 for i in images), images
+    champion = gan_core.best_model("san", tracking_uri=uri)
+    assert f"won (run {champion.run_id})" in page and "CPU seconds" in page and "stopped early by ASHA" in page
+    assert "src=\"http" not in page and "<script" not in page  # self-contained: nothing to fetch, nothing to run
+    trials = c.search_runs([exp.experiment_id], "tags.role = 'trial'")
+    assert all(r.data.tags["trial_id"] in page for r in trials)
+    assert "report/report.html" in {a.path for a in c.list_artifacts(parent.info.run_id, "report")}

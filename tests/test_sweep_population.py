@@ -90,6 +90,25 @@ def test_the_champion_of_a_population_study_serves_samples(study):
     assert "Inception fid of the" in output
 
 
+def test_members_record_their_share_of_the_population_and_the_report_covers_the_study(study, tmp_path):
+    from headless import images_of
+
+    from gan_core.tracking.metric_names import from_mlflow
+
+    folder, output = study
+    c, runs = members(folder)
+    metrics = [from_mlflow(r.data.metrics) for r in runs]
+    for m in metrics:  # each member: its own steps, and a share of the process's seconds
+        assert m["generator_steps"] == m["member_step"] and m["samples_seen"] >= m["member_step"]
+        assert m["cpu_seconds"] > 0 and m["wall_seconds"] > 0
+    parent = c.search_runs([runs[0].info.experiment_id], "tags.role = 'sweep'")[0]
+    assert parent.data.metrics["study/cpu_seconds"] == pytest.approx(sum(m["cpu_seconds"] for m in metrics))
+    report = next(Path(line.split(": ", 1)[1]) for line in output.splitlines() if line.startswith("study report: "))
+    images = images_of(report)
+    assert len(images) >= 4 and all(i["ok"] and i["width"] > 100 for i in images), images
+    assert all(r.data.tags["trial_id"] in report.read_text() for r in runs)
+
+
 def test_population_flag_is_checked_before_ray_starts(tmp_path):
     for flags, message in ((["--population", "0"], "--population must be an integer >= 1, got 0"),
                            (["--populations", "-1"], "--populations must be an integer >= 1")):

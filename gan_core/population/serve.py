@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import torch
 
-from .. import loop
+from .. import cost, loop
 from ..images import grid_image
 from .trainer import PopulationTrainer
 
@@ -33,7 +33,7 @@ def png(samples_u8: torch.Tensor) -> bytes:
 def serve(method, device: torch.device, *, slots: int, take: Callable, judge: Callable, save: Callable,
           resume: dict[str, Any] | None = None) -> int:
     """Train groups of members until the sweep has none left; return how many members were served."""
-    served = 0
+    served, meter = 0, cost.Meter(device)
     while True:
         if resume is not None:
             ids, trainer = list(resume["ids"]), PopulationTrainer(method, resume["configs"], device)
@@ -54,7 +54,9 @@ def serve(method, device: torch.device, *, slots: int, take: Callable, judge: Ca
                       "steps_per_s": interval.steps / interval.seconds, "report_at": time.time()}
             metrics = trainer.metrics(False, interval.means(), timing)
             grids = trainer.samples()
-            reports = [{"member_id": ids[k], "slot": k, "metrics": metrics[k], "grid": png(grids[k]),
+            spent = cost.share(meter.lap(), sum(active))  # the active members trained this interval together
+            reports = [{"member_id": ids[k], "slot": k, "spent": spent, "grid": png(grids[k]),
+                        "metrics": {**metrics[k], **cost.counts(trainer.ages[k], trainer.images_per_step)},
                         "index": trainer.ages[k] // trainer.eval_every,
                         "state": trainer.member_state(k) if metrics[k].get("final") else None}
                        for k in range(len(ids)) if active[k]]

@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image
 
-from .. import checkpoint, tracking
+from .. import checkpoint, cost, tracking
 from .member_search import ENDED, MemberSearch
 
 
@@ -22,6 +22,7 @@ class Coordinator:
                  held: set[str] | None = None):
         self.search, self.sweep_run, self.resolve = MemberSearch(**search_options), sweep_run, method.resolve
         self.runs: dict[str, str] = {}
+        self.spent: dict[str, dict[str, float]] = {}  # each member's seconds so far
         if held is not None:  # a resumed sweep: members no population holds start over
             self.search.release(held)
 
@@ -56,8 +57,12 @@ class Coordinator:
             member_id, metrics = report["member_id"], report["metrics"]
             run_id, record = self._run(member_id), self.search.records[member_id]
             step = int(metrics.get("member_step", 0))
+            if member_id not in self.spent:  # a new member, or one this coordinator meets after a resume
+                self.spent[member_id] = self.sweep_run.last_metrics(run_id, cost.SECONDS)
+            self.spent[member_id] = cost.add(self.spent[member_id], report.get("spent", {}))
             if report["index"] > len(record.values):  # not a report replayed after a resume
-                self.sweep_run.log_report(run_id, {**metrics, "step": step, "training_iteration": report["index"]})
+                self.sweep_run.log_report(run_id, {**metrics, **self.spent[member_id], "step": step,
+                                                   "training_iteration": report["index"]})
                 with Image.open(io.BytesIO(report["grid"])) as image:
                     self.sweep_run.log_image(run_id, image.copy(), step)
             action = self._decide(member_id, run_id, record, report, metrics)

@@ -21,9 +21,13 @@ from .runs import (best_linked_run, download_checkpoint, finished_runs, log_metr
                    record_sampler, run_record)
 from .store import (CHAMPION, CHECKPOINT_ARTIFACT, GENERATOR_RUN, SAMPLES_KEY, check_reachable, client,
                     default_tracking_uri, normalize_uri, numeric_metrics)
+from .study import (Study, artifact_bytes, history, last_image, linked_runs, load_study, log_file,
+                    study_cost)
 from .sweep_run import SweepRun
 
-__all__ = ["metric_names", "ModelNotFoundError", "TrackingUnavailableError", "RunRecord", "SweepRun", "client",
+__all__ = ["metric_names", "Study", "history", "load_study", "study_cost", "artifact_bytes", "last_image",
+           "linked_runs", "log_file",
+           "ModelNotFoundError", "TrackingUnavailableError", "RunRecord", "SweepRun", "client",
            "default_tracking_uri", "normalize_uri", "check_reachable", "finished_runs", "run_record",
            "download_checkpoint", "log_metrics", "promote_champion", "record_sampler", "best_linked_run", "numeric_metrics",
            "CHAMPION", "CHECKPOINT_ARTIFACT", "GENERATOR_RUN", "SAMPLES_KEY"]

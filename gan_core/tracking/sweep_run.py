@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .metric_names import to_mlflow
+from .metric_names import from_mlflow, to_mlflow
 from .store import (CHECKPOINT_ARTIFACT, GENERATOR_RUN, SAMPLES_KEY, check_reachable, client, experiment_id,
                     find_run, git_commit, numeric_metrics, mlflow_params, text_tags)
 
@@ -61,6 +61,11 @@ class SweepRun:
         metrics = [Metric(k, v, now, step) for k, v in to_mlflow(numeric_metrics(result)).items()]
         tags = [RunTag(k, v) for k, v in text_tags(result).items()]
         client(self.uri).log_batch(run_id, metrics=metrics, tags=tags)
+
+    def last_metrics(self, run_id: str, keys: tuple[str, ...]) -> dict[str, float]:
+        """The last logged value of each of ``keys`` (code names; 0 where none was logged)."""
+        logged = from_mlflow(client(self.uri).get_run(run_id).data.metrics)
+        return {k: float(logged.get(k, 0.0)) for k in keys}
 
     def log_samples(self, run_id: str, image_path: str | Path, step: int) -> None:
         from PIL import Image  # deferred: only the driver logs images
