@@ -110,7 +110,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     model = best_model(args.method, tracking_uri=args.tracking_uri)
     samples = model.sample(args.n, sampler=args.sampler, seed=args.seed)
-    count = save_pngs(quantize(samples), args.out)
+    count = save_pngs(quantize(samples), args.out, progress=True)
     print(f"wrote {count} PNGs to {args.out} from run {model.run_id} (sampler {args.sampler or model.default_sampler})")
     return 0
 

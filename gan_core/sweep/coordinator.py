@@ -80,10 +80,16 @@ class Coordinator:
         self.search.save()
         return offer
 
+    def _progress(self, member_id: str, what: str) -> None:
+        """One line a person can follow while populations train (Tune's table shows only the populations)."""
+        ended = sum(r.status in ENDED for r in self.search.records.values())
+        print(f"member {member_id} {what}; {ended} of {self.search.num_samples} members ended", flush=True)
+
     def _decide(self, member_id, run_id, record, report, metrics) -> str:
         if metrics.get("status") == "diverged":
             self.search.end(member_id, "diverged")
             self.sweep_run.end_trial(run_id, "diverged", metrics.get("reason", "NaN or inf"))
+            self._progress(member_id, "diverged")
             return "stop"
         value = metrics.get(self.search.metric, math.nan)
         final = bool(metrics.get("final"))
@@ -94,9 +100,11 @@ class Coordinator:
                                 Path(folder) / checkpoint.FILE)
                 self.sweep_run.log_checkpoint(run_id, folder)
             self.sweep_run.end_trial(run_id, "completed", "reached its budget")
+            self._progress(member_id, f"completed ({self.search.metric} {value:.4g})")
         elif action == "stop" and record.status == "pruned":
             self.sweep_run.end_trial(run_id, "pruned", f"stopped early by ASHA after report {report['index']} "
                                                        f"({self.search.metric}={value:.4g})")
+            self._progress(member_id, f"pruned after report {report['index']} ({self.search.metric} {value:.4g})")
         return action
 
     def fail_unfinished(self, reason: str) -> list[str]:

@@ -12,7 +12,7 @@ from .. import cost
 from ..errors import ModelNotFoundError
 from ..ranking import RunRecord
 from .metric_names import from_mlflow, spellings, study
-from .store import GENERATOR_RUN, SAMPLES_KEY, client
+from .store import GENERATOR_RUN, SAMPLES_KEY, check_reachable, client
 
 
 @dataclass
@@ -32,6 +32,7 @@ def _record(run) -> RunRecord:
 def load_study(uri: str | None, target: str) -> Study:
     """A study by its sweep's parent run id, its sweep name, or an experiment (its latest sweep)."""
     c = client(uri)
+    check_reachable(str(c.tracking_uri))  # one clear line, not minutes of retries, when a server is down
     parent = None
     try:
         parent = c.get_run(target)
