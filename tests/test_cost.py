@@ -37,3 +37,18 @@ def test_cost_to_reach_the_champion_counts_every_trials_epochs_until_it_first_le
     # higher is better (recall)
     assert cost.to_reach([(1, "a", 0.2, 1), (2, "b", 0.5, 1)], "b", higher_is_better=True)["epochs_to_champion"] == 2
     assert math.isnan(cost.to_reach(reports, "zzz")["epochs_to_champion"])
+
+
+def test_the_comparison_table_shows_cost_beside_quality():
+    from gan_core.sweep.cli import comparison_table
+    from gan_core.sweep.results import SweepResult
+
+    rows = [{"trial_id": "a", "status": "completed", "fid_mnist": 20.0, "fid": 70.0, "recall": 0.3, "config": {}},
+            {"trial_id": "b", "status": "pruned", "fid_mnist": 40.0, "config": {}}]
+    result = SweepResult("san", "s", "fid_mnist", rows=rows, cost={
+        "study/wall_seconds": 600.0, "study/cpu_seconds": 1100.0, "study/device_seconds": 0.0, "study/epochs": 9.5,
+        "study/epochs_to_champion": 4.25})
+    header, _, line = comparison_table([("san", result)]).splitlines()
+    cells = dict(zip(header.split(" | "), line.split(" | ")))
+    assert cells["fid"] == "70.000" and cells["best fid_mnist"] == "20.000"
+    assert cells["cpu_s"] == "1100.000" and cells["epochs"] == "9.500" and cells["epochs to best"] == "4.250"
