@@ -38,6 +38,7 @@ import _common  # noqa: F401  (puts the repo on sys.path)
 import numpy as np
 import torch
 
+from gan_core.metrics import probe
 from gan_core.metrics.evaluate import evaluate_generator, generate
 from gan_core.metrics.features import EXTRACTORS, extract
 from gan_core.metrics.fid import frechet_distance, gaussian_stats
@@ -167,18 +168,56 @@ def inception_rows(device: str, n: int, target: int) -> tuple[list[list], dict]:
     return rows, info
 
 
+def probe_rows(device: str, n: int, mnist_warm_s: float, mnist_samples: int) -> tuple[list[list], dict]:
+    """The pruning signal (metrics.probe) at n samples, warm, beside the MNIST metrics measured in this run;
+    and its share of a trial's time at the default cadence, against training steps timed here too."""
+    from gan_core import methods
+    from gan_core.gan_trainer import GanTrainer, probe_due
+
+    G = fixed_generator(device)
+    load_s, extractor = timed(lambda: EXTRACTORS[probe.EXTRACTOR](device))
+    evaluate_generator(G, eval_samples=10, probe_samples=n)  # the reference, once per cache
+    warm = []
+    for _ in range(2):
+        seconds, _ = timed(lambda: (evaluate_generator(G, eval_samples=10, probe_samples=n), sync(device)))
+        warm.append(seconds)
+    probe_s = min(warm)
+    config = methods.get("hinge").resolve({"device": device, "batch_size": 64})
+    trainer = GanTrainer(methods.get("hinge"), config, torch.device(device))
+    for _ in range(5):
+        trainer.step()
+    steps = 100
+    train_s, _ = timed(lambda: ([trainer.step() for _ in range(steps)], sync(device)))
+    epoch_s = train_s / steps * trainer.eval_every
+    # a report's fid_mnist runs on 10,000 samples by default (eval_samples); scale the measured row to it
+    mnist_s = mnist_warm_s * 10_000 / mnist_samples
+    shares = {}
+    for label, epochs, grace in (("100 epochs, rungs 1·3^k", 100, 1), ("20 epochs, rungs 2·3^k", 20, 2)):
+        probes = sum(probe_due({"probe_samples": n, "probe_grace": grace, "probe_reduction": 3.0}, r, 1, r == epochs)
+                     for r in range(1, epochs + 1))
+        shares[label] = {"probes": probes, "share": (probes * probe_s + epochs * mnist_s) / (epochs * epoch_s),
+                         "probe_share": probes * probe_s / (epochs * epoch_s)}
+    rows = [[device, f"pruning signal ({probe.SIGNAL})", n, "", f"{probe_s:.2f}", "", "", "", f"{n / probe_s:.1f}",
+             "measured (warm, best of 2)"]]
+    return rows, {"load_s": load_s, "probe_s": probe_s, "epoch_s": epoch_s, "mnist_s": mnist_s, "shares": shares,
+                  "n": n}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=PROTOCOL_SAMPLES, help="samples for the MNIST metrics")
     parser.add_argument("--repeats", type=int, default=3, help="warm repetitions; the best and median are printed")
     parser.add_argument("--inception-samples", type=int, default=None,
                         help="Inception samples measured (default 500 on CPU, 10000 on CUDA; 0 skips)")
+    parser.add_argument("--probe-samples", type=int, default=probe.SAMPLES,
+                        help=f"samples of the pruning signal (default {probe.SAMPLES}; 0 skips)")
     parser.add_argument("--tiny", action="store_true", help="1,000 MNIST samples, 8 Inception images (CI)")
     parser.add_argument("--devices", default=None, help="cpu, cuda or cpu,cuda (default: every one here)")
     args = parser.parse_args(argv)
     if args.tiny:
         args.samples, args.repeats = 1000, 1
         args.inception_samples = 8 if args.inception_samples is None else args.inception_samples
+        args.probe_samples = min(args.probe_samples, 8)
     target = args.inception_samples if args.tiny else PROTOCOL_SAMPLES  # tiny: no 10,000 estimate
 
     # A fresh reference-stat cache: the cold rows are truly cold, and the user's cache is untouched.
@@ -200,6 +239,16 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as err:
             errors.append(f"{device} MNIST metrics: {type(err).__name__}: {err}")
             traceback.print_exc(limit=3, file=sys.stderr)
+        mnist_info = results.get((device, "mnist"))
+        if mnist_info and args.probe_samples > 0:
+            try:
+                r, info = probe_rows(device, args.probe_samples, mnist_info["warm_s"], args.samples)
+                rows += r
+                results[(device, "probe")] = info
+                print(f"  {device} pruning signal on {args.probe_samples}: warm {info['probe_s']:.2f} s", flush=True)
+            except Exception as err:
+                errors.append(f"{device} pruning signal: {type(err).__name__}: {err}")
+                traceback.print_exc(limit=3, file=sys.stderr)
         n_inc = args.inception_samples
         if n_inc is None:
             n_inc = PROTOCOL_SAMPLES if device == "cuda" else 500
@@ -235,6 +284,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  CPU time of the warm call: {mnist['warm_cpu_s']:.2f} s on {threads} threads, i.e. "
               f"~{mnist['warm_cpu_s'] / threads:.2f} s of wall time if the cores were not shared "
               f"(an estimate; the wall time above is the measurement)")
+    sig = results.get(("cpu", "probe"))
+    if sig:
+        print(f"\nPruning signal ({probe.SIGNAL}, {sig['n']} samples, cpu): {sig['probe_s']:.2f} s warm "
+              f"(network load {sig['load_s']:.1f} s once per trial); fid_mnist at 10,000 samples "
+              f"{sig['mnist_s']:.2f} s; one epoch of hinge at batch 64 {sig['epoch_s']:.1f} s, timed here")
+        for label, share in sig["shares"].items():
+            verdict = "met" if share["share"] <= 0.10 else "NOT met"
+            print(f"  a {label} trial: {share['probes']} probes, evaluation {100 * share['share']:.1f}% of its "
+                  f"training ({100 * share['probe_share']:.1f}% the signal); target <= 10%: {verdict}")
     inc = results.get(("cpu", "inception"))
     if inc:
         print(f"\nInception, warm, stage by stage (cpu, {inc['n']} samples); model load {inc['load_s']:.1f} s")

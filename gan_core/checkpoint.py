@@ -5,6 +5,7 @@ Imports nothing from gan_core but its errors, so anything that saves state can u
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ import torch
 from .errors import CheckpointError
 
 FILE = "checkpoint.pt"  # the name in run folders, Tune checkpoints and MLflow artifacts
+# Budget keys a resumed run may extend; any other change would make the checkpoint a different run.
+EXTENDABLE = ("epochs", "max_steps", "eval_every_epochs", "eval_every_steps", "inception_samples", "device")
 
 
 def save(state: dict[str, Any], path: str | Path) -> Path:
@@ -44,6 +47,18 @@ def load(path: str | Path, *, method: str | None = None) -> dict[str, Any]:
     return state
 
 
+def check_resume(where: str, saved: dict, config: dict, step: int, total: int) -> None:
+    """The one resume rule, for a run and for a population's members: the same settings but for the budget
+    (``EXTENDABLE``), and a budget longer than the ``step`` trained so far (``total`` steps)."""
+    changed = sorted(k for k in config if k not in EXTENDABLE and saved.get(k) != config[k])
+    if changed:
+        raise CheckpointError(f"{where} was trained with other settings ({', '.join(changed)}: "
+                              f"{saved.get(changed[0])!r}, now {config[changed[0]]!r}); resume with its own config")
+    if step >= total:
+        raise CheckpointError(f"{where} has already trained its {step} steps; "
+                              f"give a longer budget (--epochs, --max-steps) to go on")
+
+
 def rng_state(device: torch.device) -> dict[str, torch.Tensor]:
     state = {"cpu": torch.get_rng_state()}
     if device.type == "cuda":
@@ -55,3 +70,48 @@ def set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
     torch.set_rng_state(state["cpu"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def trainer_state(method: str, config: dict, *, generator: dict, average: dict | None, ema_updates: int,
+                  discriminator: dict, opt_g: dict, opt_d: dict, batches: dict, draws: dict, dropout_calls: int,
+                  rng: dict, **extra: Any) -> dict[str, Any]:
+    """A GAN run's checkpoint, the one writer of its format (a single run's, and each population member's).
+
+    ``generator`` is the raw G that trains, ``average`` its average (None without one). The checkpoint's
+    ``generator`` is the served one, the average when there is one (best_model and the samplers load it),
+    with the raw G beside it as ``generator_raw``. ``extra`` adds what a population tracks per member."""
+    state = {"method": method, "config": config, "generator": generator if average is None else average,
+             "discriminator": discriminator, "opt_g": opt_g, "opt_d": opt_d, "batches": batches, "draws": draws,
+             "dropout_calls": int(dropout_calls), "rng": rng, **extra}
+    if average is not None:
+        state.update(generator_raw=generator, ema_updates=int(ema_updates))
+    return state
+
+
+@dataclass
+class TrainerState:
+    """What a trainer loads from a run's checkpoint, read one way for a run and for a population member."""
+    generator: dict          # the raw G that trains
+    average: dict | None     # G's average, None for a run without one
+    ema_updates: int
+    discriminator: dict
+    opt_g: dict
+    opt_d: dict
+    batches: dict
+    draws: dict
+    dropout_calls: int
+    rng: dict | None
+    age: int                 # steps this run (member) has trained
+    last_probe: dict         # the pruning signal at its last rung (metrics.probe), carried to later reports
+
+
+def read_trainer_state(state: dict[str, Any]) -> TrainerState:
+    """The one reader of ``trainer_state``'s format."""
+    averaged = "generator_raw" in state
+    return TrainerState(
+        generator=state["generator_raw"] if averaged else state["generator"],
+        average=state["generator"] if averaged else None, ema_updates=int(state.get("ema_updates", 0)),
+        discriminator=state["discriminator"], opt_g=state["opt_g"], opt_d=state["opt_d"],
+        batches=state["batches"], draws=state["draws"], dropout_calls=int(state["dropout_calls"]),
+        rng=state.get("rng"), age=int(state.get("member_step", state.get("step", 0))),
+        last_probe=dict(state.get("last_probe", {})))

@@ -79,12 +79,26 @@ def member_list(path: str, shared: dict) -> list[dict]:
     return [{**shared, **m} for m in raw]
 
 
+def read_schedule(path: str, method: str) -> dict:
+    """--schedule FILE: a PBT champion's root config and schedule (champion_schedule.json)."""
+    try:
+        saved = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"--schedule {path}: cannot read it as JSON ({type(err).__name__})") from None
+    if not isinstance(saved, dict) or "schedule" not in saved or "config" not in saved:
+        raise ConfigError(f"--schedule {path} is not a champion_schedule.json (no config and schedule in it)")
+    if saved.get("method") != method:
+        raise ConfigError(f"--schedule {path} is a {saved.get('method')!r} schedule, not {method!r}")
+    return saved
+
+
 def cmd_population(args: argparse.Namespace, method: str, config: dict, out: Path) -> int:
     if args.snapshots:
         raise ConfigError("--snapshots keeps a single run's generators; a population writes each member's folder")
     members = member_list(args.members, config) if args.members else config
     finals = train_population(method, members, size=args.population, out_dir=out, resume=args.resume,
-                              progress=not args.quiet)
+                              progress=not args.quiet, scheduler=args.scheduler,
+                              perturb_interval=args.perturb_interval)
     for m in finals:
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()}))
     print(f"{len(finals)} members, {sum(m.get('status') != 'diverged' for m in finals)} finished; "
@@ -97,8 +111,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/{args.preset or method}-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.population is not None or args.members:
         return cmd_population(args, method, config, out)
+    if args.scheduler != "none":
+        raise ConfigError("--scheduler pbt judges the members of a population: give --population K")
+    replay = read_schedule(args.schedule, method) if args.schedule else None
+    if replay is not None:
+        config = {**replay["config"], **config}
     metrics = train(method, config, out_dir=out, resume=args.resume, progress=not args.quiet,
-                    snapshots=args.snapshots)
+                    snapshots=args.snapshots, schedule_of=replay and replay["schedule"])
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))
     print(f"throughput: {metrics['images_per_s']:.0f} images/s ({metrics['steps_per_s']:.1f} steps/s); "
           f"fid_mnist {metrics['fid_mnist']:.3f}, precision_mnist {metrics['precision_mnist']:.3f}, "
@@ -161,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--population", type=positive_int, metavar="K",
                        help="train K members in one process: K seeds of the config, or the --members list")
     train.add_argument("--members", metavar="FILE", help="a YAML list of member configs (one population)")
+    train.add_argument("--scheduler", choices=("none", "pbt"), default="none",
+                       help="pbt: a population's bottom quarter copies the top on the device and perturbs")
+    train.add_argument("--perturb-interval", type=positive_int, default=1, dest="perturb_interval",
+                       metavar="REPORTS", help="reports between PBT rounds (default 1)")
+    train.add_argument("--schedule", metavar="FILE",
+                       help="replay a PBT champion's schedule (its champion_schedule.json) from scratch")
     train.set_defaults(func=cmd_train)
 
     sample = sub.add_parser("sample", help="write 0.png … (N-1).png from best_model(METHOD)")

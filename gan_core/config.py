@@ -81,6 +81,17 @@ COMMON: dict[str, Param] = {
     "n_critic": Param(1, int, low=1, high=100, help="discriminator steps per generator step"),
     "d_dropout": Param(0.0, float, low=0.0, high=0.9),
     "d_spectral_norm": Param(False, bool),
+    # The discriminator's levers (G is fixed): its body, anti-collapse features, and what it sees.
+    "d_arch": Param("mlp", str, choices=("mlp", "conv"),
+                    help="D's body: the baseline MLP, or two strided 4x4 convolutions"),
+    "d_width": Param(64, int, low=4, high=512, help="the conv D's channels (2x in its second layer)"),
+    "d_mbstd": Param(False, bool, help="a minibatch-std feature before D's head (Karras et al. 2018)"),
+    "d_pack": Param(1, int, low=1, high=8, help="PacGAN: D judges this many samples at once (divides batch_size)"),
+    "augment": Param("none", str, help="DiffAugment policy on what D sees: none, or a comma list of "
+                                       "color, translation, cutout"),
+    "augment_p": Param(1.0, float, low=0.0, high=1.0, help="probability that an image D sees is augmented"),
+    "lr_decay": Param("none", str, choices=("none", "linear"),
+                      help="learning-rate schedule: constant, or linear to 0 at the last step"),
     "gp_lambda": Param(0.0, float, low=0.0, high=1000.0, help="WGAN-GP penalty weight (0: off)"),
     "r1_gamma": Param(0.0, float, low=0.0, high=1000.0, help="R1 penalty weight γ (0: off)"),
     "g_ema": Param(0.0, float, low=0.0, high=0.99999,
@@ -92,6 +103,12 @@ COMMON: dict[str, Param] = {
                                help="samples for Inception fid at the end of a run "
                                     "(0: skip; -1: 10,000 on GPU, 500 on CPU)"),
     "inception_every_report": Param(False, bool, help="Inception fid at every report (GPU sweeps)"),
+    # The pruning signal (gan_core.metrics.probe): Inception in bf16 on a few samples where ASHA decides.
+    "probe_samples": Param(250, int, low=0, high=10_000,
+                           help="samples for the pruning signal fid_inception_bf16 (0: off)"),
+    "probe_grace": Param(1, int, low=1, help="ASHA's grace in reports: the signal is computed at its rungs"),
+    "probe_reduction": Param(3.0, float, low=1.0, high=100.0, low_open=True,
+                             help="ASHA's reduction factor: rungs at grace·reduction^k reports"),
     "fast": Param(True, bool, help="fused/foreach optimizers and other speedups with identical maths"),
     "compile": Param(False, bool, help="torch.compile the models (wins on GPU, costs start-up)"),
     "compile_mode": Param("default", str, choices=("default", "reduce-overhead", "max-autotune"),

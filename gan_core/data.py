@@ -61,9 +61,9 @@ def load_mnist(split: str = "train", device: torch.device | str = "cpu") -> torc
     return _load_cpu(split).to(device)
 
 
-def to_unit_range(images_u8: torch.Tensor) -> torch.Tensor:
+def to_unit_range(images_u8: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """uint8 pixels -> float in [-1, 1], the generator's range."""
-    return images_u8.float().mul_(2.0 / 255.0).sub_(1.0)
+    return images_u8.to(dtype).mul_(2.0 / 255.0).sub_(1.0)
 
 
 def quantize(x: torch.Tensor) -> torch.Tensor:
@@ -111,6 +111,12 @@ class Batches:
         self._perm[k] = self._shuffle(k)
         self._starts[k] = 0
 
+    def copy_member(self, dst: int, src: int) -> None:
+        """Member ``dst`` continues ``src``'s batches from where they are (PBT's exploit)."""
+        self.rngs[dst].set_state(self.rngs[src].get_state())
+        self.epoch[dst], self.position[dst] = self.epoch[src], self.position[src]
+        self._perm[dst], self._starts[dst] = self._perm[src], self._starts[src]
+
     def next(self) -> torch.Tensor:
         for k, position in enumerate(self.position):
             if position == self.batches_per_epoch:
@@ -121,7 +127,7 @@ class Batches:
         index = self._perm.gather(1, self._starts[:, None] * self.batch_size + self._offsets)
         self.position = [p + 1 for p in self.position]
         self._starts += 1
-        batch = to_unit_range(self.images[index])
+        batch = to_unit_range(self.images[index], torch.get_default_dtype())  # a float64 test trains in float64
         return batch if self.members else batch[0]
 
     @property

@@ -39,12 +39,13 @@ def bits(key: torch.Tensor, counter: int | torch.Tensor, shape: tuple[int, ...])
 
 
 def uniform(key: torch.Tensor, counter: int | torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """float32 in (0, 1), never 0 or 1 (24-bit mantissa, offset by half a step)."""
-    return ((bits(key, counter, shape) >> 8).float() + 0.5) * (1.0 / 2 ** 24)
+    """In (0, 1), never 0 or 1 (24-bit mantissa, offset by half a step): the same values in any float dtype
+    (torch's default dtype, so a float64 run draws what a float32 run draws)."""
+    return ((bits(key, counter, shape) >> 8).to(torch.get_default_dtype()) + 0.5) * (1.0 / 2 ** 24)
 
 
 def normal(key: torch.Tensor, counter: int | torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """float32 N(0, 1) by Box–Muller from two uniform draws."""
+    """N(0, 1) in the default dtype, by Box–Muller from two uniform draws."""
     u = uniform(key, counter, (2, *shape))
     u1, u2 = u.select(key.dim(), 0), u.select(key.dim(), 1)
     return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2.0 * math.pi) * u2)
@@ -69,6 +70,10 @@ class Draws:
 
     def restart(self, k: int, key: torch.Tensor) -> None:
         self.key[k], self.counter[k] = key, 0
+
+    def copy_member(self, dst: int, src: int) -> None:
+        """Member ``dst`` continues ``src``'s stream (PBT's exploit)."""
+        self.key[dst], self.counter[dst] = self.key[src], self.counter[src]
 
     def state_dict(self, member: int | None = None) -> dict:
         """The counters, or ``member``'s alone (a single run's format)."""

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import copy
+import math
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
-from . import checkpoint, ema, loop
+from . import augment, checkpoint, ema, loop
 from .data import TRAIN_IMAGES, Batches, load_mnist
 from .draws import Draws, key_for
+from .metrics import probe
 from .metrics.evaluate import evaluate_generator, generate, inception_count
 from .models import LATENT_DIM, Generator, KeyedDropout
 
@@ -23,6 +25,19 @@ def schedule(config: dict) -> tuple[int, int]:
     steps_per_epoch = max(1, (TRAIN_IMAGES // config["batch_size"]) // config["n_critic"])
     total = config["max_steps"] or config["epochs"] * steps_per_epoch
     return total, config["eval_every_steps"] or config["eval_every_epochs"] * steps_per_epoch
+
+
+def lr_factor(config: dict, step, total: int):
+    """The learning rates' multiplier before generator step ``step`` (a number, or a population's [K] ages)."""
+    if config["lr_decay"] == "linear":
+        return 1.0 - step / total
+    return 1.0
+
+
+def probe_due(config: dict, step: int, every: int, final: bool) -> bool:
+    """Whether the report at ``step`` computes the pruning signal (ASHA's rungs, the first and last report)."""
+    return bool(config["probe_samples"]) and probe.is_probe_report(
+        math.ceil(step / every), final, config["probe_grace"], config["probe_reduction"])
 
 
 def make_optimizer(params, config: dict, lr: float) -> torch.optim.Optimizer:
@@ -46,6 +61,7 @@ def make_train_step(method: "Method", config: dict, G: torch.nn.Module, D: torch
     n_critic, batch = config["n_critic"], config["batch_size"]
     mode = config.get("compile_mode", "default")
     train_g, train_d = (torch.compile(G, mode=mode), torch.compile(D, mode=mode)) if config["compile"] else (G, D)
+    train_d = augment.wrap(train_d, config, rng)  # D sees real and fake images through the same augmentation
 
     def train_step() -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         for _ in range(n_critic):
@@ -99,10 +115,21 @@ class GanTrainer:
         self.opt_d = make_optimizer(self.D.parameters(), config, config["lr_d"])
         self.batches = Batches(load_mnist("train", device), config["batch_size"], seed=config["seed"])
         self.total_steps, self.eval_every = schedule(config)
+        self.steps_done = 0  # the learning-rate schedule's clock
+        self.last_probe: dict[str, Any] = {}  # the pruning signal at its last rung, carried between rungs
         self.images_per_step = config["batch_size"] * config["n_critic"]
         self.n_inception = inception_count(config, device)
         self._step = make_train_step(method, config, self.G, self.D, self.opt_g, self.opt_d, self.batches.next,
                                      lambda n: self.rng.normal(n, LATENT_DIM), self.rng)
+
+    def set_hyperparameters(self, values: dict[str, Any]) -> None:
+        """Other float hyperparameters from the next step on (a replayed PBT schedule); the step reads the config."""
+        self.config.update(values)
+        for opt, key in ((self.opt_g, "lr_g"), (self.opt_d, "lr_d")):
+            for group in opt.param_groups:
+                group["lr"] = self.config[key]
+                if "betas" in group:
+                    group["betas"] = (self.config["beta1"], self.config["beta2"])
 
     @property
     def served(self) -> Generator:
@@ -110,7 +137,13 @@ class GanTrainer:
         return self.G if self.G_ema is None else self.G_ema
 
     def step(self) -> dict[str, torch.Tensor]:
+        if self.config["lr_decay"] != "none":
+            factor = lr_factor(self.config, self.steps_done, self.total_steps)
+            for opt, key in ((self.opt_g, "lr_g"), (self.opt_d, "lr_d")):
+                for group in opt.param_groups:
+                    group["lr"] = self.config[key] * factor
         loss_d, loss_g, logs = self._step()
+        self.steps_done += 1
         if self.G_ema is not None:
             ema.update(list(self.G_ema.parameters()), list(self.G.parameters()),
                        ema.warmup_decay(self.config["g_ema"], self.ema_updates))
@@ -120,8 +153,12 @@ class GanTrainer:
     def metrics(self, final: bool, means: dict[str, torch.Tensor], timing: dict[str, Any]) -> dict[str, Any]:
         tick = time.perf_counter()
         want_inception = self.n_inception if (final or self.config["inception_every_report"]) else 0
+        fresh = probe_due(self.config, timing["step"], self.eval_every, final)
         evaluated = evaluate_generator(self.served, eval_samples=self.config["eval_samples"],
-                                       inception_samples=want_inception)
+                                       inception_samples=want_inception,
+                                       probe_samples=self.config["probe_samples"] if fresh else 0)
+        if self.config["probe_samples"]:
+            probe.carry(evaluated, self.last_probe, fresh)
         evaluated["epoch"] = self.batches.epochs_done
         return loop.merge(evaluated, means, timing, time.perf_counter() - tick)
 
@@ -133,24 +170,25 @@ class GanTrainer:
 
     def state_dict(self) -> dict[str, Any]:
         """``generator`` is the served one (what best_model and samplers load); the raw G rides beside it."""
-        state = {"method": self.name, "config": self.config,
-                 "generator": self.served.state_dict(), "discriminator": self.D.state_dict(),
-                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                 "batches": self.batches.state_dict(), "draws": self.rng.state_dict(),
-                 "dropout_calls": dropout_calls(self.D), "rng": checkpoint.rng_state(self.device)}
-        if self.G_ema is not None:
-            state.update(generator_raw=self.G.state_dict(), ema_updates=self.ema_updates)
-        return state
+        return checkpoint.trainer_state(
+            self.name, self.config, generator=self.G.state_dict(),
+            average=self.G_ema.state_dict() if self.G_ema is not None else None, ema_updates=self.ema_updates,
+            discriminator=self.D.state_dict(), opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(),
+            batches=self.batches.state_dict(), draws=self.rng.state_dict(), dropout_calls=dropout_calls(self.D),
+            rng=checkpoint.rng_state(self.device), last_probe=dict(self.last_probe))
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = checkpoint.read_trainer_state(state)
         if self.G_ema is not None:
-            self.G_ema.load_state_dict(state["generator"])
-            self.ema_updates = int(state["ema_updates"])
-        self.G.load_state_dict(state.get("generator_raw", state["generator"]))
-        self.D.load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.batches.load_state_dict(state["batches"])
-        self.rng.load_state_dict(state["draws"])
-        set_dropout_calls(self.D, state["dropout_calls"])
-        checkpoint.set_rng_state(state["rng"], self.device)
+            self.G_ema.load_state_dict(saved.average if saved.average is not None else saved.generator)
+            self.ema_updates = saved.ema_updates
+        self.G.load_state_dict(saved.generator)
+        self.D.load_state_dict(saved.discriminator)
+        self.opt_g.load_state_dict(saved.opt_g)
+        self.opt_d.load_state_dict(saved.opt_d)
+        self.batches.load_state_dict(saved.batches)
+        self.steps_done = saved.age  # the learning-rate schedule's clock
+        self.last_probe = dict(saved.last_probe)
+        self.rng.load_state_dict(saved.draws)
+        set_dropout_calls(self.D, saved.dropout_calls)
+        checkpoint.set_rng_state(saved.rng, self.device)

@@ -42,23 +42,24 @@ class SpectralNorm(nn.Module):
         self.eps = eps
         with torch.no_grad():
             self.register_buffer("_u", F.normalize(weight.new_empty(weight.shape[0]).normal_(0, 1), dim=0, eps=eps))
-            self.register_buffer("_v", F.normalize(weight.new_empty(weight.shape[1]).normal_(0, 1), dim=0, eps=eps))
+            self.register_buffer("_v", F.normalize(weight.new_empty(weight[0].numel()).normal_(0, 1), dim=0, eps=eps))
             for _ in range(15):  # start near the top singular vectors, as torch does
                 self._iterate(weight)
 
     @torch.no_grad()
     def _iterate(self, weight: torch.Tensor) -> None:
-        self._u.copy_(F.normalize(weight @ self._v, dim=0, eps=self.eps))
-        self._v.copy_(F.normalize(weight.T @ self._u, dim=0, eps=self.eps))
+        matrix = weight.flatten(1)  # a convolution's kernel as [out, in·k·k], as torch's spectral_norm
+        self._u.copy_(F.normalize(matrix @ self._v, dim=0, eps=self.eps))
+        self._v.copy_(F.normalize(matrix.T @ self._u, dim=0, eps=self.eps))
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         if self.training:
             self._iterate(weight)
-        sigma = torch.dot(self._u.clone(), weight @ self._v.clone())
+        sigma = torch.dot(self._u.clone(), weight.flatten(1) @ self._v.clone())
         return weight / sigma
 
 
-def spectral_norm(layer: nn.Linear) -> nn.Linear:
+def spectral_norm(layer: nn.Module) -> nn.Module:
     parametrize.register_parametrization(layer, "weight", SpectralNorm(layer.weight))
     return layer
 
@@ -83,8 +84,38 @@ class KeyedDropout(nn.Module):
         return x * keep / (1.0 - self.p)
 
 
+def minibatch_std(h: torch.Tensor) -> torch.Tensor:
+    """h with one more feature: the mean over features of their std across the batch (Karras et al. 2018),
+    which lets D see a batch's lack of variety (a collapsing G)."""
+    std = torch.sqrt(h.var(0, unbiased=False) + 1e-8).mean()
+    return torch.cat([h, std.expand(*h.shape[:-1], 1)], dim=-1)
+
+
+def mlp_body(in_dim: int, hidden: tuple[int, ...], wrap, dropout: float) -> tuple[nn.Sequential, int]:
+    """The baseline MLP's hidden layers and their output width."""
+    layers: list[nn.Module] = []
+    width = in_dim
+    for h in hidden:
+        # a dropout layer even at rate 0 (an identity then): every D of a method has the same
+        # parameter names, so members with and without dropout stack into one population
+        layers += [wrap(nn.Linear(width, h)), nn.LeakyReLU(0.2), KeyedDropout(dropout)]
+        width = h
+    return nn.Sequential(*layers), width
+
+
+def conv_body(channels: int, width: int, wrap, dropout: float) -> tuple[nn.Sequential, int]:
+    """Two strided 4×4 convolutions (28→14→7, ``width`` then 2·``width`` channels), DCGAN-style, flattened."""
+    layers = [nn.Unflatten(1, (channels, 28, 28)),
+              wrap(nn.Conv2d(channels, width, 4, 2, 1)), nn.LeakyReLU(0.2),
+              wrap(nn.Conv2d(width, 2 * width, 4, 2, 1)), nn.LeakyReLU(0.2),
+              nn.Flatten(1), KeyedDropout(dropout)]
+    return nn.Sequential(*layers), 2 * width * 7 * 7
+
+
 class Discriminator(nn.Module):
-    """The baseline MLP 784→1024→512→256→out, returning logits (no sigmoid).
+    """The discriminator, returning logits (no sigmoid): the baseline MLP 784→1024→512→256→out, or
+    (``arch="conv"``) two strided convolutions; optionally a minibatch-std feature before the head and
+    PacGAN packing (Lin et al. 2018: D judges ``pack`` samples at once, one logit per pack).
 
     ``features(x)`` is the last hidden layer h(x); ``logits`` applies the head; ``forward(x, part)``
     returns either (a population reaches each part through the one forward it batches).
@@ -94,20 +125,18 @@ class Discriminator(nn.Module):
     parts = ("logits", "features")
 
     def __init__(self, *, dropout: float = 0.0, spectral_norm: bool = False, out_dim: int = 1,
-                 in_dim: int = IMAGE_DIM, hidden: tuple[int, ...] = (1024, 512, 256)):
+                 in_dim: int = IMAGE_DIM, hidden: tuple[int, ...] = (1024, 512, 256),
+                 arch: str = "mlp", width: int = 64, mbstd: bool = False, pack: int = 1):
         super().__init__()
         wrap = globals()["spectral_norm"] if spectral_norm else (lambda m: m)
-        layers: list[nn.Module] = []
-        width = in_dim
-        for h in hidden:
-            # a dropout layer even at rate 0 (an identity then): every D of a method has the same
-            # parameter names, so members with and without dropout stack into one population
-            layers += [wrap(nn.Linear(width, h)), nn.LeakyReLU(0.2), KeyedDropout(dropout)]
-            width = h
-        self.body = nn.Sequential(*layers)
+        self.pack, self.mbstd = pack, mbstd
+        if arch == "conv":
+            self.body, features = conv_body(pack, width, wrap, dropout)
+        else:
+            self.body, features = mlp_body(in_dim * pack, hidden, wrap, dropout)
+        self.feature_dim = features + int(mbstd)
         # out_dim=0 leaves the head to a subclass (SAN's direction ω).
-        self.head = wrap(nn.Linear(width, out_dim)) if out_dim else None
-        self.feature_dim = width
+        self.head = wrap(nn.Linear(self.feature_dim, out_dim)) if out_dim else None
 
     def seed_dropout(self, seed: int) -> None:
         """Key each dropout layer's stream to the run's seed (a distinct stream per layer)."""
@@ -116,7 +145,11 @@ class Discriminator(nn.Module):
             layer.key.copy_(draws.key_for(seed, stream=1 + i))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x.flatten(1))
+        x = x.flatten(1)
+        if self.pack > 1:  # consecutive samples side by side: [B, 784] → [B/pack, pack·784]
+            x = x.reshape(x.shape[0] // self.pack, -1)
+        h = self.body(x)
+        return minibatch_std(h) if self.mbstd else h
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         out = self.head(self.features(x))

@@ -32,6 +32,8 @@ class Score(NamedTuple):
 
 def count_key(metric: str) -> str:
     """The logged sample count behind ``metric``."""
+    if metric.endswith("_inception_bf16"):  # the pruning signal (metrics.probe)
+        return "probe_samples"
     return "inception_samples" if metric in INCEPTION_METRICS else "eval_samples"
 
 

@@ -41,7 +41,7 @@ def preflight(config: dict, device) -> None:
     """Load the data and the feature networks before any training, so missing files fail first."""
     load_mnist("train")
     mnist_extractor(str(device))
-    if inception_count(config, device) > 0 or config.get("inception_every_report"):
+    if inception_count(config, device) > 0 or config.get("inception_every_report") or config.get("probe_samples"):
         inception_extractor(str(device))
 
 

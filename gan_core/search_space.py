@@ -7,6 +7,7 @@
       batch_size: {type: categorical, choices: [64, 128, 256, 512]}
     smoke:   {max_steps: 60, ...}               # fixed values that --smoke adds
     resources: {cpu: 2, gpu: 0.25}              # optional, per trial: 4 trials share a GPU
+    asha: {grace: 2, reduction: 3}              # optional: ASHA's rungs for this space's budget
 
 Every bound and choice must itself be a valid config value, so a space can never
 propose a configuration the trainable would refuse.
@@ -38,6 +39,7 @@ class SearchSpace:
     search: dict[str, dict[str, Any]] = field(default_factory=dict)
     smoke: dict[str, Any] = field(default_factory=dict)
     resources: dict[str, float] = field(default_factory=dict)  # per trial: cpu, gpu (Ray's units)
+    asha: dict[str, float] = field(default_factory=dict)       # grace (reports), reduction: the space's rungs
     source: str = "<dict>"
 
     def fixed_config(self, *, smoke: bool = False) -> dict[str, Any]:
@@ -51,9 +53,10 @@ def _fail(source: str, message: str) -> None:
 def validate(raw: Any, source: str = "<dict>", method: str | None = None) -> SearchSpace:
     if not isinstance(raw, dict):
         _fail(source, "must be a mapping with keys method, fixed, search, smoke")
-    extra = set(raw) - {"method", "fixed", "search", "smoke", "resources"}
+    extra = set(raw) - {"method", "fixed", "search", "smoke", "resources", "asha"}
     if extra:
-        _fail(source, f"unknown top-level key {sorted(extra)[0]!r}; allowed: method, fixed, search, smoke, resources")
+        _fail(source, f"unknown top-level key {sorted(extra)[0]!r}; allowed: method, fixed, search, smoke, "
+                      f"resources, asha")
     name = raw.get("method", method)
     if method is not None and name != method:
         _fail(source, f"is for method {name!r}, not {method!r}")
@@ -69,6 +72,15 @@ def validate(raw: Any, source: str = "<dict>", method: str | None = None) -> Sea
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (key == "cpu" and value == 0):
             _fail(source, f"resources.{key} must be a number {'> 0' if key == 'cpu' else '>= 0'}, got {value!r}")
         space.resources[key] = float(value)
+    asha = raw.get("asha") or {}
+    if not isinstance(asha, dict) or set(asha) - {"grace", "reduction"}:
+        _fail(source, "asha must be a mapping with keys grace and/or reduction, e.g. {grace: 2, reduction: 3}")
+    if "grace" in asha and (isinstance(asha["grace"], bool) or not isinstance(asha["grace"], int) or asha["grace"] < 1):
+        _fail(source, f"asha.grace must be an integer >= 1 (reports), got {asha['grace']!r}")
+    if "reduction" in asha and (isinstance(asha["reduction"], bool) or not isinstance(asha["reduction"], (int, float))
+                                or not asha["reduction"] > 1):
+        _fail(source, f"asha.reduction must be a number above 1, got {asha['reduction']!r}")
+    space.asha = dict(asha)
     for section in ("fixed", "smoke"):
         values = raw.get(section) or {}
         if not isinstance(values, dict):

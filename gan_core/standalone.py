@@ -10,9 +10,7 @@ from .errors import CheckpointError
 from .gan_model import load_base
 from .gan_trainer import schedule
 from .images import save_grid
-
-# Budget keys a resumed run may extend; any other change would make the checkpoint a different run.
-EXTENDABLE = ("epochs", "max_steps", "eval_every_epochs", "eval_every_steps", "inception_samples", "device")
+from .population.pbt import Replay
 
 
 def resume_state(out: Path | None, name: str, config: dict) -> dict[str, Any]:
@@ -20,20 +18,15 @@ def resume_state(out: Path | None, name: str, config: dict) -> dict[str, Any]:
     if out is None or not (out / checkpoint.FILE).exists():
         raise CheckpointError(f"nothing to resume: no {checkpoint.FILE} in {out}")
     state = checkpoint.load(out / checkpoint.FILE, method=name)
-    if int(state["step"]) >= schedule(config)[0]:
-        raise CheckpointError(f"{out / checkpoint.FILE} has already trained its {state['step']} steps; "
-                              f"give a longer budget (--epochs, --max-steps) to go on")
-    changed = sorted(k for k in config if k not in EXTENDABLE and state["config"].get(k) != config[k])
-    if changed:
-        raise CheckpointError(f"{out / checkpoint.FILE} was trained with other settings ({', '.join(changed)}: "
-                              f"{state['config'].get(changed[0])!r}, now {config[changed[0]]!r}); "
-                              f"resume with the run's own config")
+    checkpoint.check_resume(str(out / checkpoint.FILE), state["config"], config, int(state["step"]),
+                            schedule(config)[0])
     return state
 
 
 def train(method: str, config: dict | None = None, *, out_dir: str | Path | None = None,
           resume: bool = False, progress: bool = False, snapshots: bool = False,
-          base: dict[str, Any] | None = None, on_report: loop.Report | None = None) -> dict[str, Any]:
+          base: dict[str, Any] | None = None, on_report: loop.Report | None = None,
+          schedule_of: list | None = None) -> dict[str, Any]:
     """Train one run of ``method`` (or a sampler job) and return its final metrics.
 
     With ``out_dir``, each evaluation writes checkpoint.pt, samples/step_<N>.png and a line of
@@ -41,6 +34,8 @@ def train(method: str, config: dict | None = None, *, out_dir: str | Path | None
     keeps each report's generator(s) as generators/step_<N>.pt. A sampler job loads its
     ``base`` run from config (run id, method champion or checkpoint) unless ``base`` is given.
     ``on_report(metrics, state, samples_u8)`` sees every report too (benchmarks, notebooks).
+    ``schedule_of`` [(step, {key: value}), ...] changes hyperparameters at those steps: a PBT member's
+    schedule replayed from scratch (``gan train --schedule``).
     """
     job, config = registry.resolve(method, config)
     out = Path(out_dir) if out_dir is not None else None
@@ -48,6 +43,8 @@ def train(method: str, config: dict | None = None, *, out_dir: str | Path | None
     if base is None and config.get("base"):
         base = load_base(config["base"])[1]
     trainer = registry.build_trainer(job, config, base)
+    if schedule_of:
+        trainer = Replay(trainer, schedule_of)
 
     def report(metrics: dict, ckpt: dict, samples_u8) -> None:
         if on_report is not None:

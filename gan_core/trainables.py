@@ -13,6 +13,7 @@ from pathlib import Path
 from . import checkpoint, loop, registry
 from .device import pick_device
 from .population.run import tracked_state
+from .population.pbt import Range
 from .population.serve import serve
 from .gan_model import load_base
 from .images import save_grid
@@ -85,7 +86,9 @@ def population(config: dict) -> None:
     served = serve(method, pick_device(config["device"]), slots=config["slots"],
                    take=lambda signature, count: ray.get(coordinator.take.remote(name, signature, count)),
                    judge=lambda reports: ray.get(coordinator.judge.remote(name, reports)),
-                   save=save, resume=resume)
+                   save=save, resume=resume, scheduler=config.get("scheduler", "asha"),
+                   metric=config.get("metric", "fid_mnist"),
+                   space={k: Range(*r) for k, r in config.get("pbt_space", {}).items()} or None)
     tune.report({"members_active": 0, "served": served})
 
 

@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 from scipy.stats import kendalltau, spearmanr
 
-from gan_core.metrics.evaluate import generate, score_images
+from gan_core.metrics import probe
+from gan_core.metrics.evaluate import EVAL_SEED, generate, score_images
 from gan_core.metrics.features import inception_extractor, mnist_extractor
 from gan_core.metrics.mnist_classifier import FEATURE_LAYER, FEATURE_LAYERS
 from gan_core.models import frozen_generator
@@ -49,15 +50,22 @@ def snapshots(run: Path, epochs: list[int]) -> list[tuple[int, Path]]:
     return out
 
 
-def score(path: Path, kind: str, n_inception: int, extractors: dict, inception) -> dict[str, float]:
+def score(path: Path, kind: str, n_inception: int, extractors: dict, inception, signal=None,
+          n_signal: int = 0) -> dict[str, float]:
     state = torch.load(path, map_location="cpu", weights_only=True)
-    images = generate(frozen_generator(state[kind]), 10_000)
+    G = frozen_generator(state[kind])
+    images = generate(G, 10_000)
     out: dict[str, float] = {}
     for layer, extractor in extractors.items():
         scores = score_images(images, extractor)
         out.update({f"{k}@{layer}": v for k, v in scores.items() if isinstance(v, float)})
     scores = score_images(images[:n_inception], inception)
     out.update({k: v for k, v in scores.items() if isinstance(v, float)})
+    if signal is not None and n_signal:
+        # the pruning signal on samples of its own (other noise): its agreement is not shared sampling noise
+        scores = score_images(generate(G, n_signal, seed=EVAL_SEED + 1), signal)
+        out.update({k: v for k, v in scores.items() if isinstance(v, float)})
+        out["probe_samples"] = n_signal
     return out
 
 
@@ -75,8 +83,8 @@ def agreement(rows: list[dict], metric: str) -> dict[str, float]:
     return out
 
 
-def early_rungs(runs: list[Path], rows: list[dict], layer: str) -> dict[str, dict]:
-    """Per run: fid_mnist of its served generator at epochs 1, 2, 4 against its final Inception fid."""
+def early_rungs(runs: list[Path], rows: list[dict], metric: str) -> dict[str, dict]:
+    """Per run: ``metric`` of its served generator at epochs 1, 2, 4 against its final Inception fid."""
     out = {}
     for rung in RUNGS:
         pairs = []
@@ -86,8 +94,8 @@ def early_rungs(runs: list[Path], rows: list[dict], layer: str) -> dict[str, dic
                 continue
             last = max(mine, key=lambda r: r["epoch"])
             early = next((r for r in mine if r["epoch"] == rung), None)
-            if early and "fid" in last and last["epoch"] > rung:
-                pairs.append((early[f"fid_mnist@{layer}"], last["fid"]))
+            if early and metric in early and "fid" in last and last["epoch"] > rung:
+                pairs.append((early[metric], last["fid"]))
         out[f"epoch {rung}"] = {"n": len(pairs), **({"spearman": float(spearmanr(*zip(*pairs)).statistic),
                                                      "kendall": float(kendalltau(*zip(*pairs)).statistic)}
                                                     if len(pairs) > 2 else {})}
@@ -139,6 +147,8 @@ def main() -> None:
     parser.add_argument("--epochs", default="1,2,3,5,10,20,40,60,100")
     parser.add_argument("--kinds", default="generator,generator_raw", help="served and/or raw generators")
     parser.add_argument("--inception-samples", type=int, default=500)
+    parser.add_argument("--probe-samples", type=int, default=probe.SAMPLES,
+                        help="the pruning signal's samples, drawn from other noise than Inception's (0: skip)")
     parser.add_argument("--cache", type=Path, default=Path("docs/metric_validation.json"))
     parser.add_argument("--doc", type=Path, default=None, help="write the tables as markdown here")
     parser.add_argument("--inception-check", action="store_true",
@@ -153,6 +163,7 @@ def main() -> None:
     done = {(r["run"], r["epoch"], r["kind"]) for r in cache["rows"]}
     extractors = {} if args.report_only else {layer: mnist_extractor(layer=layer) for layer in FEATURE_LAYERS}
     inception = None if args.report_only else inception_extractor()
+    signal = None if args.report_only or not args.probe_samples else probe.extractor()
     for run in [] if args.report_only else args.runs:
         for epoch, path in snapshots(run, epochs):
             state_keys = torch.load(path, map_location="cpu", weights_only=True).keys()
@@ -161,12 +172,14 @@ def main() -> None:
                     continue
                 tick = time.time()
                 row = {"run": run.name, "epoch": epoch, "kind": kind, "file": str(path),
-                       **score(path, kind, args.inception_samples, extractors, inception),
+                       **score(path, kind, args.inception_samples, extractors, inception, signal,
+                               args.probe_samples),
                        "inception_samples": args.inception_samples, "seconds": time.time() - tick}
                 cache["rows"].append(row)
                 args.cache.write_text(json.dumps(cache, indent=1))
                 print(f"{run.name} epoch {epoch} {kind}: fid {row['fid']:.1f}, fid_mnist "
-                      f"{row[f'fid_mnist@{FEATURE_LAYER}']:.3f} ({row['seconds']:.0f} s)", flush=True)
+                      f"{row[f'fid_mnist@{FEATURE_LAYER}']:.3f}, {probe.SIGNAL} {row.get(probe.SIGNAL, math.nan):.1f} "
+                      f"({row['seconds']:.0f} s)", flush=True)
     rows = cache["rows"]
     if args.inception_check and not args.report_only:
         best = sorted(rows, key=lambda r: r["fid"])[:max(3, len(rows) // 4)]
@@ -183,12 +196,16 @@ def main() -> None:
         cache["inception_check"] = {
             "n": len(pairs), "spearman_fid_vs_fid_b": float(spearmanr(*zip(*pairs)).statistic),
             "kendall_fid_vs_fid_b": float(kendalltau(*zip(*pairs)).statistic),
-            "spearman_fid_mnist_vs_mean": agreement(mean, f"fid_mnist@{FEATURE_LAYER}").get("spearman")}
+            "spearman_fid_mnist_vs_mean": agreement(mean, f"fid_mnist@{FEATURE_LAYER}").get("spearman"),
+            "spearman_signal_vs_mean": agreement(mean, probe.SIGNAL).get("spearman")}
     cache["agreement"] = {layer: agreement(rows, f"fid_mnist@{layer}") for layer in FEATURE_LAYERS}
-    cache["early_rungs"] = early_rungs(args.runs, rows, FEATURE_LAYER)
+    cache["signal_agreement"] = {m: agreement(rows, m) for m in (probe.SIGNAL, f"fid_mnist@{FEATURE_LAYER}")}
+    cache["early_rungs"] = early_rungs(args.runs, rows, f"fid_mnist@{FEATURE_LAYER}")
+    cache["signal_early_rungs"] = early_rungs(args.runs, rows, probe.SIGNAL)
     cache["machine"] = f"{hardware()}, torch {torch.__version__}"
     args.cache.write_text(json.dumps(cache, indent=1))
-    print(json.dumps({"agreement": cache["agreement"], "early_rungs": cache["early_rungs"]}, indent=1))
+    print(json.dumps({k: cache[k] for k in ("agreement", "signal_agreement", "early_rungs", "signal_early_rungs")},
+                     indent=1))
     if args.doc:
         args.doc.write_text(markdown(cache, "scripts/metric_validation.py " + " ".join(
             a for a in sys.argv[1:] if a != "--report-only")))

@@ -24,3 +24,19 @@ def env(tmp_path):
     e = dict(os.environ)
     e["PYTHONUNBUFFERED"] = "1"
     return e
+
+
+@pytest.fixture
+def float64():
+    """torch's default dtype is float64 for the test (models, optimizers, data and draws follow it), then restored:
+    long runs compare in float64, where GAN dynamics cannot amplify float32 rounding past a tight tolerance."""
+    import torch
+    from gan_core.metrics import mnist_classifier
+
+    mnist_classifier.load("cpu")  # the feature network is a float32 instrument: cached before the switch
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield torch.float64
+    finally:
+        torch.set_default_dtype(before)

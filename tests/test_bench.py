@@ -28,6 +28,8 @@ EXPECTED = {
     "sweep_efficiency.py": ["trial-epochs", "best fid_mnist (at cap)", "compute ratio (ASHA / no early stopping)",
                             "best fid_mnist gap", "same configs tried by both sweeps: yes",
                             "rank agreement with the cap", "population row: the ASHA sweep's trials packed"],
+    "pbt_vs_asha.py": ["member-epochs", "best fid_mnist", "Inception fid (champion)", "one exploit event",
+                       "target < 1%", "target PBT at least as good"],
 }
 GPU_LINE = {"train_throughput.py": "CUDA rows were not measured", "eval_throughput.py": "GPU: not measured",
             "memory.py": "GPU: not measured", "population.py": "CUDA rows were not measured"}

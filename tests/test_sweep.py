@@ -65,14 +65,16 @@ def test_mlflow_holds_parent_children_metrics_images_checkpoints(smoke):
     assert any(r.data.params["loss"] == "hinge" and float(r.data.params["san_lambda"]) == 1.0
                and r.data.params["g_ema"] == "0.0" and float(r.data.params["beta1"]) == 0.9 for r in children)
     assert len({r.data.params["loss"] for r in children}) > 1
-    # Inception only for the finalists, once after the study: the best completed runs by fid_mnist
     # MLflow holds the metrics by section (quality/fid, ...), read back under the code's names
     assert "quality/fid_mnist" in completed[0].data.metrics and "training/loss_d" in completed[0].data.metrics
+    # Inception only for the finalists, once after the study: the best completed runs by the sweep's metric,
+    # by default the pruning signal (Inception in bf16 on a few samples at ASHA's rungs)
+    assert parent.data.params["metric"] == parent.data.params["signal"] == "fid_inception_bf16"
     scored = [r for r in completed if "fid" in from_mlflow(r.data.metrics)]
     assert 1 <= len(scored) <= 3 and all(from_mlflow(r.data.metrics)["inception_samples"] == 32 for r in scored)
     assert all(r.data.params["inception_samples"] == "0" for r in children)  # trials trained without it
-    best_mnist = sorted(completed, key=lambda r: from_mlflow(r.data.metrics)["fid_mnist"])[:len(scored)]
-    assert {r.info.run_id for r in scored} == {r.info.run_id for r in best_mnist}
+    best = sorted(completed, key=lambda r: from_mlflow(r.data.metrics)["fid_inception_bf16"])[:len(scored)]
+    assert {r.info.run_id for r in scored} == {r.info.run_id for r in best}
     run = scored[0]
     history = c.get_metric_history(run.info.run_id, logged("fid_mnist"))
     assert [m.step for m in history] == [20, 40, 60]
@@ -127,7 +129,7 @@ BAD_SPACES = {
 FLAG_CASES = {
     "zero_samples": (["--num-samples", "0"], "--num-samples must be an integer >= 1, got 0"),
     "zero_epochs": (["--max-epochs", "0"], "--max-epochs must be an integer >= 1, got 0"),
-    "bad_metric": (["--metric", "fidd"], "--metric must be one of fid_mnist, fid, got 'fidd'"),
+    "bad_metric": (["--metric", "fidd"], "--metric must be one of fid_inception_bf16, fid_mnist, fid, got 'fidd'"),
     "no_cpus": (["--cpus-per-trial", "0"], "--cpus-per-trial must be above 0"),
     "nothing_to_resume": (["--resume"], "--resume: no restorable san_lambda_bs-* experiment"),
 }

@@ -12,13 +12,20 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 from torch import nn
 
-from .. import losses
+from .. import augment, losses
 from ..config import COMMON, Param, resolve
+from ..errors import ConfigError
 from ..gan_trainer import GanTrainer, schedule
 from ..models import Discriminator
 
 if TYPE_CHECKING:
     from ..draws import Draws
+
+
+def body(config: dict) -> dict[str, Any]:
+    """The discriminator's shape from config: what every method's D is built with."""
+    return dict(dropout=config["d_dropout"], spectral_norm=config["d_spectral_norm"], arch=config["d_arch"],
+                width=config["d_width"], mbstd=config["d_mbstd"], pack=config["d_pack"])
 
 
 def loss_param(default: str, choices: tuple[str, ...] = tuple(losses.LOSSES)) -> Param:
@@ -40,7 +47,12 @@ class Method:
         return {**COMMON, **self.params}
 
     def resolve(self, user: dict[str, Any] | None) -> dict:
-        return resolve(self.schema, user, method=self.name)
+        config = resolve(self.schema, user, method=self.name)
+        augment.parse(config["augment"])
+        if config["batch_size"] % config["d_pack"]:
+            raise ConfigError(f"d_pack={config['d_pack']} must divide batch_size={config['batch_size']} "
+                              f"(D judges packs of d_pack samples)")
+        return config
 
     def trainer(self, config: dict, device: torch.device, base: dict[str, Any] | None = None) -> GanTrainer:
         """What ``loop.drive`` steps; a GAN method trains from scratch, so ``base`` is unused."""
@@ -53,7 +65,7 @@ class Method:
 
     def build_discriminator(self, config: dict, **shape) -> nn.Module:
         """The method's D; ``shape`` (in_dim, hidden) is set only by the 2-D toy problems."""
-        return Discriminator(dropout=config["d_dropout"], spectral_norm=config["d_spectral_norm"], **shape)
+        return Discriminator(**body(config), **shape)
 
     def critic(self, D: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
         """The scalar logit that penalties and samplers (DRS) read."""

@@ -14,7 +14,7 @@ from torch import nn
 from .. import losses
 from ..config import ConfigError, Param
 from ..models import Discriminator
-from .base import Method
+from .base import Method, body
 
 
 def check_dims(components: int, dim: int) -> None:
@@ -101,8 +101,7 @@ class MDGAN(Method):
     def build_discriminator(self, config, **shape):
         mixture = SimplexMixture(config["md_components"], config["md_dim"], config["md_scale"],
                                  config["md_sigma"])
-        return MDDiscriminator(mixture, dropout=config["d_dropout"], spectral_norm=config["d_spectral_norm"],
-                               **shape)
+        return MDDiscriminator(mixture, **body(config), **shape)
 
     def critic(self, D):
         return D.log_likelihood

@@ -6,7 +6,7 @@ hinge by default) on ⟨ω⁻, h⟩; the direction ω by λ·Wasserstein loss on
 from .. import losses
 from ..config import Param
 from ..models import SANDiscriminator
-from .base import Method, loss_param
+from .base import Method, body, loss_param
 
 
 class SAN(Method):
@@ -19,7 +19,7 @@ class SAN(Method):
     }
 
     def build_discriminator(self, config, **shape):
-        return SANDiscriminator(dropout=config["d_dropout"], spectral_norm=config["d_spectral_norm"], **shape)
+        return SANDiscriminator(**body(config), **shape)
 
     def discriminator_loss(self, D, real, fake, config, rng):
         real_h, real_w = D.split_logits(real)

@@ -11,6 +11,7 @@ from torch.func import functional_call
 
 from .. import losses
 from ..config import Param
+from ..errors import ConfigError
 from .base import Method
 
 
@@ -21,6 +22,15 @@ class Unrolled(Method):
         "unroll_steps": Param(5, int, low=0, high=20,
                               help="simulated D updates in G's loss (0: vanilla)"),
     }
+
+    def resolve(self, user):
+        config = super().resolve(user)
+        # the unroll scores real and fake in one call on D's bare module: packs would straddle the two,
+        # the batch's std would mix them, and augmentation would not be drawn
+        for key, off in (("d_pack", 1), ("d_mbstd", False), ("augment", "none")):
+            if config[key] != off and config["unroll_steps"] > 0:
+                raise ConfigError(f"unrolled does not support {key}={config[key]!r} (set unroll_steps=0 or {key}={off!r})")
+        return config
 
     def generator_loss(self, D, fake, config, next_real):
         k = config["unroll_steps"]

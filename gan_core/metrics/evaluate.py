@@ -68,10 +68,11 @@ def score_features(feats, extractor: Extractor) -> dict[str, float]:
 
 
 def evaluate_samples(images_u8: torch.Tensor, *, eval_samples: int, inception_samples: int = 0,
-                     device: str = "cpu") -> dict[str, float | str]:
-    """The protocol on given uint8 samples (at least max(eval_samples, inception_samples) rows):
-    MNIST-feature metrics on the first eval_samples, Inception metrics on the first inception_samples."""
-    need = max(eval_samples, inception_samples)
+                     probe_samples: int = 0, device: str = "cpu") -> dict[str, float | str]:
+    """The protocol on given uint8 samples (at least max(eval_samples, inception_samples, probe_samples) rows):
+    MNIST-feature metrics on the first eval_samples, Inception metrics on the first inception_samples, and
+    the pruning signal (``metrics.probe``) on the first probe_samples."""
+    need = max(eval_samples, inception_samples, probe_samples)
     if images_u8.shape[0] < need:
         raise ValueError(f"{need} samples needed, got {images_u8.shape[0]}")
     mnist = EXTRACTORS["mnist"](device)
@@ -80,29 +81,38 @@ def evaluate_samples(images_u8: torch.Tensor, *, eval_samples: int, inception_sa
     if inception_samples:
         metrics["inception_samples"] = inception_samples
         metrics.update(score_images(images_u8[:inception_samples], "inception", device=device))
+    if probe_samples:
+        metrics["probe_samples"] = probe_samples
+        metrics.update(score_images(images_u8[:probe_samples], "inception_bf16", device=device))
     return metrics
 
 
 def evaluate_members(images_u8: torch.Tensor, *, eval_samples: int, inception: list[int], inception_samples: int,
+                     probed: list[int] = (), probe_samples: int = 0,
                      device: str = "cpu") -> list[dict[str, float | str]]:
     """The protocol for a population's members at once: uint8 [K, n, 784] → one dict per member. Each
-    feature network runs once over every member's samples; Inception only for the members in ``inception``."""
+    feature network runs once over every member's samples; Inception only for the members in ``inception``,
+    the pruning signal only for those in ``probed``."""
     mnist = EXTRACTORS["mnist"](device)
     size = images_u8.shape[0]
     feats = extract(mnist, images_u8[:, :eval_samples].reshape(-1, 784)).reshape(size, eval_samples, -1)
     out = [{"eval_samples": eval_samples, "metrics_version": metrics_version(mnist.key), **score_features(f, mnist)}
            for f in feats]
-    if inception and inception_samples:
-        net = EXTRACTORS["inception"](device)
-        chosen = images_u8[inception, :inception_samples].reshape(-1, 784)
-        for k, f in zip(inception, extract(net, chosen).reshape(len(inception), inception_samples, -1)):
-            out[k].update({"inception_samples": inception_samples, **score_features(f, net)})
+    for name, members, n, count_key in (("inception", inception, inception_samples, "inception_samples"),
+                                        ("inception_bf16", probed, probe_samples, "probe_samples")):
+        if members and n:
+            net = EXTRACTORS[name](device)
+            chosen = images_u8[list(members), :n].reshape(-1, 784)
+            for k, f in zip(members, extract(net, chosen).reshape(len(members), n, -1)):
+                out[k].update({count_key: n, **score_features(f, net)})
     return out
 
 
 def evaluate_generator(generator: torch.nn.Module, *, eval_samples: int, inception_samples: int = 0,
-                       seed: int = EVAL_SEED) -> dict[str, float | str]:
-    """MNIST-feature metrics always; Inception metrics when inception_samples > 0."""
+                       probe_samples: int = 0, seed: int = EVAL_SEED) -> dict[str, float | str]:
+    """MNIST-feature metrics always; Inception metrics when inception_samples > 0; the pruning signal
+    when probe_samples > 0."""
     device = str(next(generator.parameters()).device)
-    images = generate(generator, max(eval_samples, inception_samples), seed=seed)
-    return evaluate_samples(images, eval_samples=eval_samples, inception_samples=inception_samples, device=device)
+    images = generate(generator, max(eval_samples, inception_samples, probe_samples), seed=seed)
+    return evaluate_samples(images, eval_samples=eval_samples, inception_samples=inception_samples,
+                            probe_samples=probe_samples, device=device)

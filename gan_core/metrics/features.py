@@ -45,17 +45,34 @@ def mnist_extractor(device: str = "cpu", layer: str | None = None) -> Extractor:
 
 
 def inception_extractor(device: str = "cpu") -> Extractor:
-    model = inception.load(device)
+    # channels-last: the same float32 maths, about 1.6x faster on CPU (bench/eval_throughput.py)
+    model = inception.load(device, channels_last=True)
 
     def embed(images_u8: torch.Tensor) -> torch.Tensor:
         # pytorch-fid reads PNGs as RGB in [0, 1]; grey MNIST becomes three equal channels.
         x = images_u8.view(-1, 1, 28, 28).float().div_(255.0).expand(-1, 3, -1, -1)
-        return model(x)[0].flatten(1)
+        return model(x.contiguous(memory_format=torch.channels_last))[0].flatten(1)
 
     return Extractor("inception", inception.weights_hash(), 100, embed, device)
 
 
-EXTRACTORS = {"mnist": mnist_extractor, "inception": inception_extractor}
+def inception_bf16_extractor(device: str = "cpu") -> Extractor:
+    """The same Inception in bfloat16 autocast, channels-last: about 4x faster on CPU than the protocol's
+    float32, its features within about 2% of them. The pruning signal's network (``metrics.probe``), not
+    the protocol's: its fid is another metric (``fid_inception_bf16``) with its own reference statistics."""
+    model = inception.load(device, channels_last=True)
+    kind = "cuda" if str(device).startswith("cuda") else "cpu"
+
+    def embed(images_u8: torch.Tensor) -> torch.Tensor:
+        x = images_u8.view(-1, 1, 28, 28).float().div_(255.0).expand(-1, 3, -1, -1)
+        with torch.autocast(kind, dtype=torch.bfloat16):
+            out = model(x.contiguous(memory_format=torch.channels_last))[0]
+        return out.float().flatten(1)
+
+    return Extractor("inception_bf16", f"{inception.weights_hash()}-bf16", 100, embed, device)
+
+
+EXTRACTORS = {"mnist": mnist_extractor, "inception": inception_extractor, "inception_bf16": inception_bf16_extractor}
 
 
 @torch.no_grad()

@@ -4,7 +4,7 @@ A member may differ from the others in every float hyperparameter of its method 
 rates, Adam's betas, λ, penalty weights, the clip, dropout, averaging) and in its seed. Settings
 that change shapes or code paths (batch size, n_critic, the loss, the optimizer, spectral norm,
 MD-GAN's mixture, the budget and evaluation) are shared: configs that differ there form separate
-populations (``groups``).
+populations (a sweep groups members by ``signature``).
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import torch
 
 from ..errors import ConfigError
 
-# Floats that build a fixed structure rather than weigh a term: MD-GAN's simplex and its σ.
-SHARED_FLOATS = ("md_scale", "md_sigma")
+# Floats that build a fixed structure rather than weigh a term: MD-GAN's simplex and its σ; the signal's rungs.
+SHARED_FLOATS = ("md_scale", "md_sigma", "probe_reduction")
 REFUSED = {
     "unrolled": "its generator loss differentiates through k simulated discriminator updates, which in a "
                 "population would need a functional update of every member's D inside the step; train it alone",
@@ -40,14 +40,6 @@ def signature(method, config: dict[str, Any]) -> tuple:
     return tuple(sorted((k, v) for k, v in config.items() if k not in varying))
 
 
-def groups(method, configs: list[dict[str, Any]]) -> list[list[int]]:
-    """Indices of the configs that can train together, in order of first appearance."""
-    out: dict[tuple, list[int]] = {}
-    for i, config in enumerate(configs):
-        out.setdefault(signature(method, config), []).append(i)
-    return list(out.values())
-
-
 def check_together(method, configs: list[dict[str, Any]]) -> None:
     check_method(method)
     if not configs:
@@ -68,7 +60,7 @@ def step_config(method, configs: list[dict[str, Any]], device: torch.device) -> 
     for key in per_member_keys(method):
         values = [c[key] for c in configs]
         if any(v != values[0] for v in values) and key != "seed":
-            out[key] = torch.tensor(values, dtype=torch.float32, device=device)
+            out[key] = torch.tensor(values, dtype=torch.get_default_dtype(), device=device)
     return out
 
 

@@ -27,6 +27,7 @@ class StackedOptimizer:
         self.params, self.kind, self.lr = list(params), kind, lr.double()
         self.betas = tuple(b.double() for b in betas) if betas is not None else None
         self.steps = torch.zeros_like(self.lr)  # per member: a member that joins later starts its own count
+        self.lr_scale = torch.ones_like(self.lr)  # a learning-rate schedule's factor per member
         self.state: list[dict[str, torch.Tensor]] = [{} for _ in self.params]
 
     def restart(self, k: int, lr: float, betas: tuple[float, float] | None = None) -> None:
@@ -38,6 +39,27 @@ class StackedOptimizer:
             for name, tensor in state.items():
                 if name != "hyper":
                     tensor[k] = 0
+            state.pop("hyper", None)
+
+    def set_hyper(self, k: int, lr: float, betas: tuple[float, float] | None = None) -> None:
+        """Member k's hyperparameters change (PBT's explore); its moments and step count stay."""
+        self.lr[k] = lr
+        if betas is not None:
+            self.betas[0][k], self.betas[1][k] = betas
+        for state in self.state:
+            state.pop("hyper", None)
+
+    @torch.no_grad()
+    def copy_member(self, dst: int, src: int) -> None:
+        """Member ``dst`` takes ``src``'s moments, step count and hyperparameters (PBT's exploit), in place."""
+        self.lr[dst], self.steps[dst] = self.lr[src], self.steps[src]
+        if self.betas is not None:
+            for b in self.betas:
+                b[dst] = b[src]
+        for state in self.state:
+            for name, tensor in state.items():
+                if name != "hyper":
+                    tensor[dst] = tensor[src]
             state.pop("hyper", None)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -65,7 +87,7 @@ class StackedOptimizer:
         v.mul_(b2).addcmul_(one_minus_b2 * g, g)
         # bias corrections in float64, as torch computes them from Python floats
         b1, b2_64, steps = (_per_member(b, p) for b in (*self.betas, self.steps))
-        step_size = (_per_member(self.lr, p) / (1 - b1 ** steps)).to(p.dtype)
+        step_size = (_per_member(self.current_lr(), p) / (1 - b1 ** steps)).to(p.dtype)
         denom = v.sqrt().div_((1 - b2_64 ** steps).sqrt().to(p.dtype)).add_(EPS)
         p.addcdiv_(m * step_size, denom, value=-1.0)
 
@@ -74,10 +96,15 @@ class StackedOptimizer:
             state["square_avg"] = torch.zeros_like(p)
         avg = state["square_avg"]
         avg.mul_(RMS_ALPHA).addcmul_(g, g, value=1 - RMS_ALPHA)
-        p.sub_(_per_member(self.lr, p).to(p.dtype) * g / avg.sqrt().add_(EPS))
+        p.sub_(_per_member(self.current_lr(), p).to(p.dtype) * g / avg.sqrt().add_(EPS))
 
     def _sgd(self, p: torch.Tensor, g: torch.Tensor, state: dict) -> None:
-        p.sub_(_per_member(self.lr, p).to(p.dtype) * g)
+        p.sub_(_per_member(self.current_lr(), p).to(p.dtype) * g)
+
+    def current_lr(self) -> torch.Tensor:
+        """Each member's learning rate at this step: its own, times its schedule's factor (as a run's
+        param_group lr, a Python float, which float64 holds exactly)."""
+        return self.lr * self.lr_scale
 
 
     def member_state(self, k: int, template: torch.optim.Optimizer) -> dict[str, Any]:

@@ -3,6 +3,8 @@
     out/member_000/ ... member_<K-1>/   checkpoint.pt (a single run's format), samples/, metrics.jsonl
     out/population.json                 the members' configs and status
     out/spread.json                     each final metric's mean, std, min and max over the members
+    out/pbt.json, out/champion_schedule.json   with scheduler="pbt": every member's lineage, and the
+                                        champion's root config and schedule (``gan train --schedule`` replays it)
 
 With K seeds of one config the spread is the point (Lucic et al. 2018: one seed says little
 about a GAN configuration); with K configs each member is its own run.
@@ -20,6 +22,7 @@ from ..errors import CheckpointError, ConfigError
 from ..gan_trainer import schedule
 from ..images import save_grid
 from .members import check_method, check_together
+from .pbt import PBT
 from .trainer import PopulationTrainer
 
 MEMBER = "member_{:03d}"
@@ -51,7 +54,7 @@ def spread(finals: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 def tracked_state(state: dict[str, Any]) -> dict[str, Any]:
     """What a population checkpoint holds beside its members' own checkpoints, as JSON-ready values."""
     return {k: v.tolist() if hasattr(v, "tolist") else v for k, v in state.items()
-            if k in ("configs", "alive", "finite", "deaths", "ids", "active")}
+            if k in ("configs", "alive", "finite", "deaths", "ids", "active", "pbt")}
 
 
 def resume_state(out: Path, configs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -59,21 +62,30 @@ def resume_state(out: Path, configs: list[dict[str, Any]]) -> dict[str, Any]:
     if not index.exists():
         raise CheckpointError(f"nothing to resume: no population.json in {out}")
     saved = json.loads(index.read_text())
-    if saved["configs"] != json.loads(json.dumps(configs)):
-        raise CheckpointError(f"{index} holds another population (its members' configs differ); resume with its own")
+    if len(saved["configs"]) != len(configs):
+        raise CheckpointError(f"{index} holds a population of {len(saved['configs'])} members, not {len(configs)}; "
+                              f"resume with its own")
     members = [checkpoint.load(out / MEMBER.format(k) / checkpoint.FILE) for k in range(len(configs))]
-    if int(members[0]["step"]) >= schedule(configs[0])[0]:
-        raise CheckpointError(f"the population in {out} has already trained its {members[0]['step']} steps; "
-                              f"give a longer budget to go on")
+    for k, (before, config) in enumerate(zip(saved["configs"], json.loads(json.dumps(configs)))):
+        checkpoint.check_resume(f"member {k} of {out}", before, config, int(members[0]["step"]),
+                                schedule(config)[0])
     return {**saved["population"], "configs": configs, "members": members,
             "step": members[0]["step"], "train_seconds": members[0]["train_seconds"]}
 
 
 def train_population(method: str, config: dict[str, Any] | list[dict[str, Any]], *, size: int | None = None,
                      out_dir: str | Path | None = None, resume: bool = False, progress: bool = False,
-                     on_report: loop.Report | None = None) -> list[dict[str, Any]]:
+                     on_report: loop.Report | None = None, scheduler: str = "none",
+                     perturb_interval: int = 1) -> list[dict[str, Any]]:
     """Train a population of ``method``: ``size`` seeds of ``config``, or the list of member configs
-    it is. Returns each member's final metrics (a retired member's: its status and reason)."""
+    it is. Returns each member's final metrics (a retired member's: its status and reason).
+
+    ``scheduler="pbt"``: every ``perturb_interval`` reports, the bottom quarter by fid_mnist takes a top
+    member's state on the device and perturbs its hyperparameters (``population.pbt``)."""
+    if scheduler not in ("none", "pbt"):
+        raise ConfigError(f"a population's scheduler is none or pbt, got {scheduler!r}")
+    if perturb_interval < 1:
+        raise ConfigError(f"perturb_interval must be >= 1 report, got {perturb_interval}")
     job = registry.get(method)
     check_method(job)
     configs = [job.resolve(c) for c in member_configs(config, size)]
@@ -85,8 +97,21 @@ def train_population(method: str, config: dict[str, Any] | list[dict[str, Any]],
     device = pick_device(configs[0]["device"])
     registry.preflight(configs[0], device)
     trainer = PopulationTrainer(job, configs, device)
+    pbt = None
+    if scheduler == "pbt":
+        saved = out / "pbt.json" if out is not None else None
+        pbt = PBT(job, configs, interval=perturb_interval, seed=configs[0]["seed"],
+                  saved=json.loads(saved.read_text()) if resume and saved.exists() else None)
 
     def report(members: list[dict[str, Any]], state: dict[str, Any], samples_u8) -> None:
+        if pbt is not None:
+            for k, metrics in enumerate(members):  # each member's schedule, as metrics per step
+                metrics.update({f"hp_{key}": v for key, v in pbt.hyperparameters(trainer.configs[k]).items()})
+            exploits = pbt.round(trainer, members)
+            for e in exploits:
+                members[e.member].update(pbt_parent=e.donor, pbt_exploit_seconds=pbt.exploit_seconds[-1])
+            if exploits:  # the checkpoint a resume takes holds the exploits
+                state = {**state, **trainer.state_dict()}
         if on_report is not None:
             on_report(members, state, samples_u8)
         if out is None:
@@ -101,8 +126,21 @@ def train_population(method: str, config: dict[str, Any] | list[dict[str, Any]],
                 f.write(json.dumps(metrics) + "\n")
         (out / "population.json").write_text(json.dumps({"method": method, "configs": configs,
                                                          "population": tracked_state(state)}, indent=1))
+        if pbt is not None:
+            (out / "pbt.json").write_text(json.dumps(pbt.state(), indent=1))
 
     finals = loop.drive(trainer, report=report, resume=state, progress=progress)
     if out is not None:
         (out / "spread.json").write_text(json.dumps(spread(finals), indent=1))
+        if pbt is not None:
+            (out / "champion_schedule.json").write_text(json.dumps(champion_schedule(method, finals, pbt), indent=1))
     return finals
+
+
+def champion_schedule(method: str, finals: list[dict[str, Any]], pbt: PBT) -> dict[str, Any]:
+    """The best finished member's root config and schedule: what ``gan train --schedule FILE`` replays."""
+    alive = [k for k, m in enumerate(finals) if pbt.metric in m]
+    if not alive:
+        return {"method": method, "member": None}
+    best = max(alive, key=lambda k: pbt.sign * finals[k][pbt.metric])
+    return {"method": method, "member": best, pbt.metric: finals[best][pbt.metric], **pbt.lineage[best]}

@@ -18,7 +18,8 @@ from .. import checkpoint, ema, loop
 from ..data import Batches, load_mnist, quantize
 from ..draws import Draws, key_for
 from ..errors import CheckpointError
-from ..gan_trainer import make_optimizer, make_train_step, schedule
+from ..gan_trainer import lr_factor, make_optimizer, make_train_step, probe_due, schedule
+from ..metrics import probe
 from ..metrics.evaluate import evaluate_members, inception_count, noise_for_evaluation
 from ..models import LATENT_DIM, Generator, KeyedDropout
 from . import members
@@ -51,6 +52,8 @@ class PopulationTrainer:
         self.finite = self.alive.clone()  # updated every step without a host sync
         self.deaths: dict[int, str] = {}
         self.ages = [0] * self.size  # steps each member has trained
+        self.last_probe: list[dict[str, Any]] = [{} for _ in range(self.size)]  # the signal carried between rungs
+        self.steps = 0  # steps the population has taken: unlike a member's age, a refilled slot never resets it
         self.last_losses = (torch.zeros(self.size), torch.zeros(self.size))
         self._step = make_train_step(method, self.config, self.G, self.D, self.opt_g, self.opt_d, self.batches.next,
                                      lambda n: self.rng.normal(n, LATENT_DIM), self.rng)
@@ -97,9 +100,41 @@ class PopulationTrainer:
         self.alive[k] = self.finite[k] = True
         self.deaths.pop(k, None)
         self.ages[k] = 0
+        self.last_probe[k] = {}
+
+    def set_hyperparameters(self, k: int, values: dict[str, Any]) -> None:
+        """Member k goes on with other float hyperparameters (PBT's explore): its weights and state stay."""
+        config = {**self.configs[k], **values}
+        members.check_together(self.method, [self.configs[0], config])
+        self.configs[k] = config
+        self.config.update(members.step_config(self.method, self.configs, self.device))
+        betas = (config["beta1"], config["beta2"]) if self.config["optimizer"] == "adam" else None
+        self.opt_g.set_hyper(k, config["lr_g"], betas)
+        self.opt_d.set_hyper(k, config["lr_d"], betas)
+
+    @torch.no_grad()
+    def exploit(self, k: int, donor: int, config: dict[str, Any]) -> None:
+        """Member k takes ``donor``'s whole state, an index copy on the device (G, D and its buffers, G's average,
+        the optimizers, batches and draws), then goes on with ``config`` (the donor's, explored)."""
+        for stacked in (self.G.params, self.G_ema, self.D.params, self.D.buffers):
+            for tensor in stacked.values():
+                tensor[k] = tensor[donor]
+        self.ema_updates[k] = self.ema_updates[donor]
+        self.opt_g.copy_member(k, donor)
+        self.opt_d.copy_member(k, donor)
+        self.batches.copy_member(k, donor)
+        self.rng.copy_member(k, donor)
+        self.alive[k], self.finite[k] = self.alive[donor], self.finite[donor]
+        self.ages[k] = self.ages[donor]
+        self.last_probe[k] = dict(self.last_probe[donor])
+        self.set_hyperparameters(k, config)
 
     # --- training ------------------------------------------------------------------
     def step(self) -> dict[str, torch.Tensor]:
+        if self.config["lr_decay"] != "none":
+            factor = lr_factor(self.config, torch.tensor(self.ages, dtype=torch.float64, device=self.device),
+                               self.total_steps)
+            self.opt_g.lr_scale, self.opt_d.lr_scale = factor, factor
         loss_d, loss_g, logs = self._step()
         decay = ema.warmup_decay(self.g_ema, self.ema_updates)
         with torch.no_grad():  # a member without averaging keeps decay 0: its "average" is G itself
@@ -109,7 +144,8 @@ class PopulationTrainer:
         self.finite &= torch.isfinite(loss_d) & torch.isfinite(loss_g)
         self.last_losses = (loss_d.detach(), loss_g.detach())  # a retired member's reason quotes them
         self.ages = [a + 1 for a in self.ages]
-        if self.ages[0] % loop.CHECK_EVERY == 0:
+        self.steps += 1
+        if self.steps % loop.CHECK_EVERY == 0:
             self.retire_diverged()
         keep = self.alive & self.finite
         # retired members' numbers never reach the loop's guard, which would end every member
@@ -146,9 +182,12 @@ class PopulationTrainer:
         every = self.config["inception_every_report"]  # a sweep on Inception fid needs it at each report
         scored = [k for k in range(self.size) if (done[k] or every) and k not in self.deaths]
         n_inception = self.n_inception if scored else 0
-        images = self.generate(max(self.config["eval_samples"], n_inception))
+        n_probe = self.config["probe_samples"]
+        probed = [k for k in range(self.size)
+                  if k not in self.deaths and probe_due(self.config, self.ages[k], self.eval_every, done[k])]
+        images = self.generate(max(self.config["eval_samples"], n_inception, n_probe if probed else 0))
         scores = evaluate_members(images, eval_samples=self.config["eval_samples"], inception_samples=n_inception,
-                                  inception=scored, device=str(self.device))
+                                  inception=scored, probed=probed, probe_samples=n_probe, device=str(self.device))
         epochs = self.batches.epochs_done
         out = []
         for k in range(self.size):
@@ -156,6 +195,8 @@ class PopulationTrainer:
                 out.append({**timing, "member": k, "status": "diverged", "reason": self.deaths[k]})
                 continue
             evaluated = scores[k]
+            if n_probe:
+                probe.carry(evaluated, self.last_probe[k], k in probed)
             evaluated.update(epoch=epochs[k], member=k, member_step=self.ages[k],
                              status="completed" if done[k] else "running")
             out.append(loop.merge(evaluated, {key: v[k] for key, v in means.items()}, {**timing, "final": done[k]},
@@ -183,24 +224,28 @@ class PopulationTrainer:
         """Stack the members' checkpoints back (a population resumes from its members' files)."""
         if state.get("configs") != self.configs:
             raise CheckpointError("the checkpoint is another population's (its members' configs differ)")
-        states = state["members"]
+        saved = [checkpoint.read_trainer_state(s) for s in state["members"]]
         stack = lambda tensors: torch.stack([t.to(self.device) for t in tensors])
         with torch.no_grad():
             for name, p in self.G.params.items():
-                p.copy_(stack([s.get("generator_raw", s["generator"])[name] for s in states]))
-                self.G_ema[name].copy_(stack([s["generator"][name] for s in states]))
+                p.copy_(stack([s.generator[name] for s in saved]))
+                # a member without an average serves G itself, which its "average" (decay 0) tracks
+                self.G_ema[name].copy_(stack([(s.average or s.generator)[name] for s in saved]))
             both = {**self.D.params, **self.D.buffers}
             for name in self.d_keys:
-                both[name].copy_(stack([s["discriminator"][name] for s in states]))
+                both[name].copy_(stack([s.discriminator[name] for s in saved]))
             for name in self.calls_keys:
-                both[name].copy_(torch.tensor([int(s["dropout_calls"]) for s in states]))
-        self.opt_g.load_members([s["opt_g"] for s in states])
-        self.opt_d.load_members([s["opt_d"] for s in states])
-        self.batches.load_members([s["batches"] for s in states])
-        self.rng.load_members([s["draws"] for s in states])
-        ages = [int(s.get("member_step", s.get("step", 0))) for s in states]
-        self.ema_updates.copy_(torch.tensor([float(s.get("ema_updates", age)) for s, age in zip(states, ages)]))
-        self.ages = ages
+                both[name].copy_(torch.tensor([s.dropout_calls for s in saved]))
+        self.opt_g.load_members([s.opt_g for s in saved])
+        self.opt_d.load_members([s.opt_d for s in saved])
+        self.batches.load_members([s.batches for s in saved])
+        self.rng.load_members([s.draws for s in saved])
+        self.ages = [s.age for s in saved]
+        self.last_probe = [dict(s.last_probe) for s in saved]
+        self.ema_updates.copy_(torch.tensor([float(s.ema_updates if s.average is not None else s.age) for s in saved]))
+        for k, member in enumerate(state["members"]):  # hyperparameters PBT changed since the member started
+            if member["config"] != self.configs[k]:
+                self.set_hyperparameters(k, member["config"])
         self.alive.copy_(torch.as_tensor(state["alive"]))
         self.finite.copy_(torch.as_tensor(state["finite"]))
         self.deaths = {int(k): v for k, v in state["deaths"].items()}
@@ -211,14 +256,12 @@ class PopulationTrainer:
         config = self.configs[k]
         G_k, D_k = Generator(), self.method.build_discriminator(config)
         calls = int(self.D.buffers[self.calls_keys[0]][k]) if self.calls_keys else 0
-        state = {"method": self.name, "config": config,
-                 "generator": {n: t[k].detach().clone() for n, t in self.served().items()},
-                 "discriminator": self.D.member(k, self.d_keys),
-                 "opt_g": self.opt_g.member_state(k, make_optimizer(G_k.parameters(), config, config["lr_g"])),
-                 "opt_d": self.opt_d.member_state(k, make_optimizer(D_k.parameters(), config, config["lr_d"])),
-                 "batches": self.batches.state_dict(member=k), "draws": self.rng.state_dict(member=k),
-                 "dropout_calls": calls, "member_step": self.ages[k], "rng": checkpoint.rng_state(self.device)}
-        if config["g_ema"] > 0:
-            state.update(generator_raw={n: t[k].detach().clone() for n, t in self.G.params.items()},
-                         ema_updates=int(self.ema_updates[k]))
-        return state
+        member = lambda tensors: {n: t[k].detach().clone() for n, t in tensors.items()}
+        return checkpoint.trainer_state(
+            self.name, config, generator=member(self.G.params),
+            average=member(self.G_ema) if config["g_ema"] > 0 else None, ema_updates=int(self.ema_updates[k]),
+            discriminator=self.D.member(k, self.d_keys),
+            opt_g=self.opt_g.member_state(k, make_optimizer(G_k.parameters(), config, config["lr_g"])),
+            opt_d=self.opt_d.member_state(k, make_optimizer(D_k.parameters(), config, config["lr_d"])),
+            batches=self.batches.state_dict(member=k), draws=self.rng.state_dict(member=k), dropout_calls=calls,
+            rng=checkpoint.rng_state(self.device), member_step=self.ages[k], last_probe=dict(self.last_probe[k]))

@@ -17,6 +17,7 @@ from .leaderboard import label, leaderboard, totals_line
 from .page import render
 
 REPORT_FOLDER = "report"
+CURVE = "fid_mnist"  # every report measures it, whatever the sweep pruned on
 
 
 def write_report(target: str, *, tracking_uri: str | None = None, out: str | Path | None = None,
@@ -33,20 +34,20 @@ def write_report(target: str, *, tracking_uri: str | None = None, out: str | Pat
         totals = tracking.study_cost(uri, study, metric, champion, ranking.higher_is_better(metric))
     by_id = {t.run_id: t for t in study.trials}
     curves = [{"run_id": t.run_id, "label": label(t), "status": t.tags.get("status", "?"),
-               "points": _curve(uri, t.run_id, metric)} for t in study.trials]
+               "points": _curve(uri, t.run_id, CURVE)} for t in study.trials]
     points = [{"run_id": r["run_id"], "label": r["trial"], "status": r["status"], **r} for r in board.rows]
     fid, recall = ("fid", "recall") if sum("fid" in p and "recall" in p for p in points) >= 2 \
         else ("fid_mnist", "recall_mnist")
     spend = "device_seconds" if any(p.get("device_seconds", 0) > 0 for p in points) else "cpu_seconds"
     charts = [
-        ("learning curves", figures.learning_curves(curves, metric, champion),
-         f"{metric} against epoch for every trial; the champion in black"),
+        ("learning curves", figures.learning_curves(curves, CURVE, champion),
+         f"{CURVE} against epoch for every trial (measured at every report); the champion in black"),
         ("Pareto front: fid against recall", figures.pareto(
             points, fid, recall, True, False, f"{fid} against {recall}: a low fid can hide a collapsed generator",
             champion), "trials on the dashed front are beaten by no other on both"),
         ("Pareto front: quality against cost", figures.pareto(
-            points, spend, metric, True, not ranking.higher_is_better(metric), f"{metric} against {spend}",
-            champion), "what each trial cost for the quality it reached"),
+            points, spend, CURVE, True, True, f"{CURVE} against {spend}", champion),
+         "what each trial cost for the quality it reached"),
     ]
     best = by_id.get(champion)
     summary = _summary(study, board, best, totals)

@@ -37,8 +37,10 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--smoke", action="store_true", help="a real run of the same code at a tiny budget")
     p.add_argument("--num-samples", type=int, help="trials to run (default 16, smoke 6)")
     p.add_argument("--max-epochs", type=int, help="epochs per trial (ASHA's budget)")
-    p.add_argument("--metric", default="fid_mnist",
-                   help="fid_mnist or fid: ASHA and Optuna's objective; fid computes Inception at every report")
+    p.add_argument("--metric",
+                   help="ASHA and Optuna's objective: fid_inception_bf16 (the default for GAN methods: Inception "
+                        "in bf16 on 250 samples at ASHA's rungs), fid_mnist (the default for samplers), or fid "
+                        "(Inception at every report)")
     p.add_argument("--tracking-uri", help="MLflow URI (default $MLFLOW_TRACKING_URI or ./mlflow.db)")
     # On a cluster the head's environment supplies these defaults (infra/cluster.env, docs/cluster.md).
     p.add_argument("--storage-path", default=os.environ.get("GAN_STORAGE_PATH") or None,
@@ -53,10 +55,12 @@ def parser(description: str) -> argparse.ArgumentParser:
                    help="e.g. 0.25 packs 4 trials per GPU (default $GAN_GPUS_PER_TRIAL, else the space's "
                         "resources.gpu, else 0.25 if the cluster has GPUs now: set one where GPU nodes "
                         "autoscale from 0)")
-    p.add_argument("--asha-grace", type=int, default=1,
-                   help="reports before ASHA's first rung (default 1); later rungs at grace x reduction^i")
+    p.add_argument("--asha-grace", type=int,
+                   help="reports before ASHA's first rung (default: the space's asha.grace, else 1); "
+                        "later rungs at grace x reduction^i")
     p.add_argument("--asha-reduction", type=float,
-                   help="ASHA keeps the best 1/reduction at each rung (default 3, smoke 2)")
+                   help="ASHA keeps the best 1/reduction at each rung (default: the space's asha.reduction, "
+                        "else 3, smoke 2)")
     p.add_argument("--base", help="sampler sweeps: the GAN run to sample from (run id, method name "
                                   "for its champion, or checkpoint path)")
     p.add_argument("--population", type=int, metavar="K",
@@ -64,6 +68,9 @@ def parser(description: str) -> argparse.ArgumentParser:
                         "proposed by Optuna and judged by ASHA as its own trial")
     p.add_argument("--populations", type=int, metavar="N",
                    help="populations at once (default: one per GPU of the cluster, else 1)")
+    p.add_argument("--scheduler", choices=("asha", "pbt"), default="asha",
+                   help="population sweeps: asha stops and replaces members; pbt copies the best members' "
+                        "state into the worst quarter on the device and perturbs their hyperparameters")
     p.add_argument("--finalists", type=int, default=3,
                    help="completed trials (best by the metric) scored with Inception fid after the study, "
                         "once, to rank the champion (default 3; 0: none)")
@@ -83,7 +90,8 @@ def sweep_options(args: argparse.Namespace) -> dict[str, Any]:
                 gpus_per_trial=args.gpus_per_trial if args.gpus_per_trial is not None
                 else (None if args.population is not None else _env_float("GAN_GPUS_PER_TRIAL")),
                 base=args.base, grace_period=args.asha_grace, reduction_factor=args.asha_reduction,
-                finalists=args.finalists, population=args.population, populations=args.populations)
+                finalists=args.finalists, population=args.population, populations=args.populations,
+                scheduler=args.scheduler)
 
 
 def exit_on_user_error(call):

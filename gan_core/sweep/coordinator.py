@@ -3,6 +3,7 @@ report (MemberSearch), and writes every member's MLflow child run: all writes fr
 from __future__ import annotations
 
 import io
+import json
 import math
 import tempfile
 from pathlib import Path
@@ -13,6 +14,8 @@ from PIL import Image
 from .. import checkpoint, cost, tracking
 from .member_search import ENDED, MemberSearch
 
+SCHEDULE = "schedule.json"  # beside a PBT member's checkpoint
+
 
 class Coordinator:
     """Built inside its actor process from picklable pieces: the search's options, the sweep's parent run,
@@ -21,6 +24,7 @@ class Coordinator:
     def __init__(self, search_options: dict[str, Any], sweep_run: tracking.SweepRun, method,
                  held: set[str] | None = None):
         self.search, self.sweep_run, self.resolve = MemberSearch(**search_options), sweep_run, method.resolve
+        self.method = method.name
         self.runs: dict[str, str] = {}
         self.spent: dict[str, dict[str, float]] = {}  # each member's seconds so far
         if held is not None:  # a resumed sweep: members no population holds start over
@@ -65,6 +69,9 @@ class Coordinator:
                                                    "training_iteration": report["index"]})
                 with Image.open(io.BytesIO(report["grid"])) as image:
                     self.sweep_run.log_image(run_id, image.copy(), step)
+            if report.get("parent"):  # PBT: this member took the parent's state after this report
+                self.sweep_run.set_tags(run_id, {"pbt_parent": report["parent"],
+                                                 f"pbt_parent.step_{step}": report["parent"]})
             action = self._decide(member_id, run_id, record, report, metrics)
             decisions[member_id] = (action, self._successor(population, record) if action == "stop" else None)
         return decisions
@@ -98,6 +105,9 @@ class Coordinator:
             with tempfile.TemporaryDirectory() as folder:
                 checkpoint.save({**report["state"], "step": int(metrics["member_step"])},
                                 Path(folder) / checkpoint.FILE)
+                if report.get("lineage") is not None:  # a PBT member's schedule: gan train --schedule replays it
+                    (Path(folder) / SCHEDULE).write_text(json.dumps({"method": self.method, "member": member_id,
+                                                                     **report["lineage"]}, indent=1))
                 self.sweep_run.log_checkpoint(run_id, folder)
             self.sweep_run.end_trial(run_id, "completed", "reached its budget")
             self._progress(member_id, f"completed ({self.search.metric} {value:.4g})")

@@ -11,13 +11,14 @@ import torch
 from .. import presets, registry, search_space as spaces, tracking
 from ..errors import ConfigError
 from ..gan_model import load_base
+from ..metrics import probe
 from ..metrics.evaluate import inception_count
 from ..device import pick_device
 from ..gan_trainer import schedule
 from ..population.members import SHARED_FLOATS, check_method
 from .ray_session import latest_experiment
 
-METRICS = ("fid_mnist", "fid")
+METRICS = (probe.SIGNAL, "fid_mnist", "fid")
 
 
 @dataclass
@@ -25,7 +26,7 @@ class SweepOptions:
     """The knobs every sweep script exposes (see ``cli.parser``); ``check`` refuses bad ones in one line."""
     num_samples: int = 16
     max_epochs: int | None = None
-    metric: str = "fid_mnist"
+    metric: str | None = None       # None: the pruning signal for GAN methods, fid_mnist for sampler jobs
     smoke: bool = False
     tracking_uri: str | None = None
     storage_path: str | None = None
@@ -37,11 +38,12 @@ class SweepOptions:
     max_failures: int = 2
     early_stopping: bool = True
     base: str | None = None
-    grace_period: int = 1
+    grace_period: int | None = None  # None: the space's asha.grace, else 1
     reduction_factor: float | None = None
     finalists: int = 3
     population: int | None = None    # members per population (a population sweep); None: one trial a process
     populations: int | None = None   # populations at once (default: one per GPU, else 1)
+    scheduler: str = "asha"          # a population sweep's members: stopped early (asha) or exploited (pbt)
     verbose: int = 1
 
     def check(self) -> None:
@@ -60,7 +62,11 @@ class SweepOptions:
         at_least("gpus_per_trial", self.gpus_per_trial, 0, "a number")
         if self.cpus_per_trial is not None and not self.cpus_per_trial > 0:
             raise ConfigError(f"--cpus-per-trial must be above 0, got {self.cpus_per_trial!r}")
-        if self.metric not in METRICS:
+        if self.scheduler not in ("asha", "pbt"):
+            raise ConfigError(f"--scheduler must be asha or pbt, got {self.scheduler!r}")
+        if self.scheduler == "pbt" and self.population is None:
+            raise ConfigError("--scheduler pbt copies members inside a population: give --population K")
+        if self.metric is not None and self.metric not in METRICS:
             raise ConfigError(f"--metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
 
     @classmethod
@@ -90,9 +96,12 @@ class SweepPlan:
 
     def parent_params(self, resources: dict[str, float]) -> dict[str, Any]:
         o = self.options
-        asha = ({"asha_grace_period": o.grace_period, "asha_reduction_factor": self.reduction_factor}
+        asha = ({"scheduler": "pbt"} if o.scheduler == "pbt" and o.population is not None else
+                {"asha_grace_period": o.grace_period, "asha_reduction_factor": self.reduction_factor}
                 if o.early_stopping else {"scheduler": "fifo"})
-        return {"study": self.study, "num_samples": o.num_samples, "metric": o.metric, "smoke": o.smoke,
+        signal = ({"signal": probe.SIGNAL, "signal_version": probe.version(),
+                   "signal_samples": self.resolved["probe_samples"]} if o.metric == probe.SIGNAL else {})
+        return {"study": self.study, "num_samples": o.num_samples, "metric": o.metric, **signal, "smoke": o.smoke,
                 "seed": o.seed, **asha, "cpus_per_trial": resources["cpu"], "gpus_per_trial": resources["gpu"],
                 "search_space": str(self.space.search), **{f"fixed.{k}": v for k, v in self.fixed.items()}}
 
@@ -149,6 +158,24 @@ def make_plan(method: str, study: str, options: SweepOptions, space: spaces.Sear
     fixed = space.fixed_config(smoke=options.smoke)
     if options.max_epochs is not None and "epochs" in job.schema:  # sampler jobs have no epochs
         fixed["epochs"] = options.max_epochs
+    has_probe = "probe_samples" in job.schema  # GAN methods; sampler jobs prune on fid_mnist
+    if options.metric is None:
+        options.metric = probe.SIGNAL if has_probe else "fid_mnist"
+    if options.metric == probe.SIGNAL and not has_probe:
+        raise ConfigError(f"--metric {probe.SIGNAL} is for GAN methods; a {method} sweep prunes on fid_mnist or fid")
+    if options.grace_period is None:
+        options.grace_period = space.asha.get("grace", 1)
+    if options.early_stopping and options.grace_period < 1:
+        raise ConfigError(f"--asha-grace must be at least 1 report, got {options.grace_period}")
+    reduction = options.reduction_factor or space.asha.get("reduction") or (2 if options.smoke else 3)
+    if options.early_stopping and not reduction > 1:
+        raise ConfigError(f"--asha-reduction must be above 1, got {reduction}")
+    if has_probe:  # the signal where ASHA decides (and at the first and last reports); off when not pruned on
+        if options.metric != probe.SIGNAL:
+            fixed["probe_samples"] = 0
+        elif options.smoke:
+            fixed.setdefault("probe_samples", probe.SMOKE_SAMPLES)
+        fixed.update(probe_grace=options.grace_period, probe_reduction=float(reduction))
     if options.metric == "fid":
         fixed["inception_every_report"] = True
     uri = tracking.normalize_uri(options.tracking_uri) if options.tracking_uri else tracking.default_tracking_uri()
@@ -167,16 +194,14 @@ def make_plan(method: str, study: str, options: SweepOptions, space: spaces.Sear
         finalist_samples = inception_count(resolved, pick_device("auto"))
         fixed["inception_samples"] = 0
         resolved = job.resolve(fixed)
-    reduction = options.reduction_factor if options.reduction_factor is not None else (2 if options.smoke else 3)
     max_t = job.planned_reports(resolved)
     if options.early_stopping and not 1 <= options.grace_period <= max_t:
         raise ConfigError(f"--asha-grace must be between 1 and the {max_t} reports a trial makes, "
                           f"got {options.grace_period}")
-    if options.early_stopping and not reduction > 1:
-        raise ConfigError(f"--asha-reduction must be above 1, got {reduction}")
     driver = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    registry.preflight({**resolved, "inception_samples": finalist_samples or resolved.get("inception_samples", 0)},
-                       driver)  # missing data or weights: one line now, not after the study
+    # missing data or weights: one line now, not after the study
+    registry.preflight({**resolved, "inception_samples": finalist_samples or resolved.get("inception_samples", 0)
+                        or resolved.get("probe_samples", 0)}, driver)
     if options.population is not None:
         check_packable(space, resolved)
     storage = storage_uri(options.storage_path)

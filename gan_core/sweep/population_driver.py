@@ -11,6 +11,7 @@ from ray import tune
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from .. import tracking, trainables
+from ..population import pbt
 from ..population.members import signature_text
 from . import ray_session
 from .coordinator import Coordinator
@@ -55,7 +56,7 @@ def run_population_sweep(plan: SweepPlan, callbacks: list) -> SweepResult:
     search_options = dict(
         space=plan.space, fixed=plan.fixed, metric=o.metric, seed=o.seed, num_samples=o.num_samples,
         max_t=plan.max_t, grace_period=o.grace_period, reduction_factor=plan.reduction_factor,
-        early_stopping=o.early_stopping, points=plan.points, folder=str(coordinator_folder(plan)),
+        early_stopping=o.early_stopping and o.scheduler == "asha", points=plan.points, folder=str(coordinator_folder(plan)),
         study_name=plan.name, signature_of=functools.partial(signature_text, plan.job))
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     coordinator = ray.remote(num_cpus=0)(Coordinator).options(
@@ -67,7 +68,8 @@ def run_population_sweep(plan: SweepPlan, callbacks: list) -> SweepResult:
         tuner = tune.Tuner(
             trainable,
             param_space={"coordinator": f"coordinator-{plan.name}", "method": plan.method, "slots": o.population,
-                         "device": plan.resolved["device"],
+                         "device": plan.resolved["device"], "scheduler": o.scheduler, "metric": o.metric,
+                         "pbt_space": {k: [r.low, r.high, r.log] for k, r in pbt.ranges(plan.space.search).items()},
                          "population": tune.grid_search([f"p{i}" for i in range(count)])},
             tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=count),
             run_config=tune.RunConfig(name=plan.name, storage_path=plan.storage_uri, verbose=o.verbose,

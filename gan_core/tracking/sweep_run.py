@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..metrics import probe
 from .metric_names import from_mlflow, to_mlflow
 from .store import (CHECKPOINT_ARTIFACT, GENERATOR_RUN, SAMPLES_KEY, check_reachable, client, experiment_id,
                     find_run, git_commit, numeric_metrics, mlflow_params, text_tags)
@@ -58,7 +59,9 @@ class SweepRun:
         from mlflow.entities import Metric, RunTag  # deferred with MLflow itself (start-up time)
 
         step, now = int(result.get("step", 0)), int(time.time() * 1000)
-        metrics = [Metric(k, v, now, step) for k, v in to_mlflow(numeric_metrics(result)).items()]
+        # a carried pruning signal is not a measurement at this step: only fresh values are logged
+        fresh = numeric_metrics(probe.fresh_only(result))
+        metrics = [Metric(k, v, now, step) for k, v in to_mlflow(fresh).items()]
         tags = [RunTag(k, v) for k, v in text_tags(result).items()]
         client(self.uri).log_batch(run_id, metrics=metrics, tags=tags)
 
@@ -79,6 +82,12 @@ class SweepRun:
 
     def log_checkpoint(self, run_id: str, folder: str | Path) -> None:
         client(self.uri).log_artifacts(run_id, str(folder), CHECKPOINT_ARTIFACT)
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        """Tags on a trial's run (a PBT member's parent at an exploit)."""
+        c = client(self.uri)
+        for key, value in tags.items():
+            c.set_tag(run_id, key, str(value)[:4000])
 
     def end_trial(self, run_id: str, status: str, reason: str = "") -> None:
         c = client(self.uri)

@@ -1,0 +1,68 @@
+"""The pruning signal: Inception fid on a few hundred samples in bfloat16, at ASHA's rungs only.
+
+Among good generators the MNIST classifier's fid ranks them unlike Inception, which the protocol
+reports (docs/METRIC_VALIDATION.md): a pruner on fid_mnist can throw the eventual winner away. Inception
+itself, cheapened (250 samples, bf16, channels-last), ranks them as Inception on more samples does, and
+computed only where ASHA decides (its rungs) and at a trial's last report it costs a few per cent of
+the training (bench/eval_throughput.py). Between rungs a report carries the last value, marked stale.
+"""
+from __future__ import annotations
+
+import math
+
+from .features import inception_bf16_extractor
+
+SIGNAL = "fid_inception_bf16"      # the metric sweeps prune and search on by default
+EXTRACTOR = "inception_bf16"
+SAMPLES = 250                      # per probe: see docs/METRIC_VALIDATION.md for the measured agreement
+SMOKE_SAMPLES = 32                 # --smoke studies: the machinery, not the numbers
+KEYS = ("fid", "precision", "recall", "density", "coverage")
+
+
+def names() -> list[str]:
+    """The metrics one probe yields."""
+    return [f"{k}_{EXTRACTOR}" for k in KEYS]
+
+
+def is_probe_report(report: int, final: bool, grace: int, reduction: float) -> bool:
+    """Whether report number ``report`` (1-based) is probed: the first (so every report carries the signal),
+    the last, and each where ASHA decides: the first report at or past a rung grace·reduction^k (Ray's
+    ASHA compares ``training_iteration >= milestone``, so a fractional rung is decided at its ceiling)."""
+    if final or report == 1:
+        return True
+    milestone = float(grace)
+    while milestone <= report:
+        if math.ceil(milestone - 1e-9) == report:
+            return True
+        milestone *= reduction
+    return False
+
+
+def version() -> str:
+    """What makes two probe values comparable: the network, its precision and the sample count's basis."""
+    from .inception import weights_hash
+
+    return f"{EXTRACTOR}-{weights_hash()}"
+
+
+def extractor(device: str = "cpu"):
+    return inception_bf16_extractor(device)
+
+
+def carry(evaluated: dict, last: dict, fresh: bool) -> dict:
+    """``evaluated`` with the signal: its own when ``fresh`` (then remembered in ``last``), else ``last``'s,
+    marked stale by ``probe_fresh`` so that trackers can skip it (Tune needs the metric in every report)."""
+    if fresh:
+        last.clear()
+        last.update({k: evaluated[k] for k in (*names(), "probe_samples") if k in evaluated})
+    else:
+        evaluated.update(last)
+    evaluated["probe_fresh"] = fresh
+    return evaluated
+
+
+def fresh_only(metrics: dict) -> dict:
+    """A report's metrics without a carried (stale) signal: what a tracker should record at this step."""
+    if metrics.get("probe_fresh", True):
+        return metrics
+    return {k: v for k, v in metrics.items() if k not in (*names(), "probe_samples")}
