@@ -33,6 +33,8 @@ from collections import defaultdict
 import _common
 from ray import tune
 
+from gan_core.tracking.metric_names import from_mlflow, logged
+
 TARGET_FID_GAP = 0.05
 TARGET_COMPUTE = 1 / 3
 
@@ -108,11 +110,11 @@ def summarize_members(name: str, uri: str, wall_s: float) -> dict:
     c = MlflowClient(uri)
     runs = c.search_runs([c.get_experiment_by_name("vanilla").experiment_id], "tags.role = 'trial'")
     done = [r for r in runs if r.data.tags.get("status") == "completed"]
-    fids = [m.value for r in runs for m in c.get_metric_history(r.info.run_id, "fid_mnist")]
+    fids = [m.value for r in runs for m in c.get_metric_history(r.info.run_id, logged("fid_mnist"))]
     return {"name": name, "wall_s": wall_s, "trials": len(runs), "completed": len(done),
-            "trial_epochs": sum(r.data.metrics.get("epoch", 0.0) for r in runs),
-            "reports": sum(len(c.get_metric_history(r.info.run_id, "fid_mnist")) for r in runs),
-            "best_final": min((r.data.metrics["fid_mnist"] for r in done), default=math.nan),
+            "trial_epochs": sum(from_mlflow(r.data.metrics).get("epoch", 0.0) for r in runs),
+            "reports": sum(len(c.get_metric_history(r.info.run_id, logged("fid_mnist"))) for r in runs),
+            "best_final": min((from_mlflow(r.data.metrics)["fid_mnist"] for r in done), default=math.nan),
             "best_any": min(fids, default=math.nan)}
 
 

@@ -1,4 +1,4 @@
-"""The `gan` command: train one run, sample from a champion, list methods and presets."""
+"""The `gan` command: train one run, sample from a champion, report on a study, list methods and presets."""
 from __future__ import annotations
 
 import argparse
@@ -17,6 +17,7 @@ from .gan_model import best_model
 from .images import save_pngs
 from .loop import Diverged
 from .registry import names
+from .report import write_report
 from .sampling.jobs import JOBS
 from .population import REFUSED, train_population
 from .standalone import train
@@ -128,8 +129,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     model = best_model(args.method, tracking_uri=args.tracking_uri)
     samples = model.sample(args.n, sampler=args.sampler, seed=args.seed)
-    count = save_pngs(quantize(samples), args.out)
+    count = save_pngs(quantize(samples), args.out, progress=True)
     print(f"wrote {count} PNGs to {args.out} from run {model.run_id} (sampler {args.sampler or model.default_sampler})")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    path = write_report(args.target, tracking_uri=args.tracking_uri, out=args.out, log=not args.no_log)
+    print(f"study report: {path.resolve()}" + ("" if args.no_log else " (also logged to the sweep's parent run)"))
     return 0
 
 
@@ -189,6 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=non_negative_int, default=0)
     sample.add_argument("--tracking-uri", default=None)
     sample.set_defaults(func=cmd_sample)
+
+    report = sub.add_parser("report", help="one study as a self-contained HTML page: leaderboard, learning "
+                                           "curves, Pareto fronts, cost, the champion's samples")
+    report.add_argument("target", help="a sweep's parent run id, a sweep name, or an experiment (its latest sweep)")
+    report.add_argument("--out", help="the HTML file (default runs/<sweep>-report.html)")
+    report.add_argument("--tracking-uri", default=None)
+    report.add_argument("--no-log", action="store_true", help="do not log the file to the sweep's parent run")
+    report.set_defaults(func=cmd_report)
 
     methods = sub.add_parser("methods", help="list methods, sampler jobs, their defaults and the presets")
     methods.set_defaults(func=cmd_methods)

@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 from torchvision.utils import make_grid
+from tqdm import tqdm
 
 
 def grid_image(samples_u8: torch.Tensor, nrow: int = 8) -> Image.Image:
@@ -21,11 +22,11 @@ def save_grid(samples_u8: torch.Tensor, path: str | Path, nrow: int = 8) -> Path
     return path
 
 
-def save_pngs(samples_u8: torch.Tensor, out_dir: str | Path) -> int:
-    """Write 0.png … (n-1).png, the layout that course platforms and pytorch-fid read."""
+def save_pngs(samples_u8: torch.Tensor, out_dir: str | Path, progress: bool = False) -> int:
+    """Write 0.png … (n-1).png, the layout that course platforms and pytorch-fid read; ``progress`` shows a bar."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     images = samples_u8.view(-1, 28, 28).cpu().numpy()
-    for i, image in enumerate(images):
+    for i, image in enumerate(tqdm(images, desc=f"writing PNGs to {out}", unit="png", disable=not progress)):
         Image.fromarray(image, mode="L").save(out / f"{i}.png")
     return len(images)

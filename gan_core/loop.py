@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import torch
 
+from . import cost
+
 CHECK_EVERY = 25  # steps between divergence checks: a host sync per step would cost on GPU
 
 
@@ -107,6 +109,7 @@ def progress_bar(name: str, total: int, initial: int):
 def drive(trainer: Trainer, *, report: Report, resume: dict | None = None, progress: bool = False) -> Any:
     """Step ``trainer`` to its end, reporting every ``eval_every`` steps; return the last metrics."""
     step, train_seconds, report_seconds = 0, 0.0, 0.0
+    meter, spent = cost.Meter(trainer.device), cost.seconds_of(resume)  # what the run cost, across resumes
     if resume is not None:
         trainer.load_state_dict(resume)
         step, train_seconds = int(resume["step"]), float(resume["train_seconds"])
@@ -128,8 +131,10 @@ def drive(trainer: Trainer, *, report: Report, resume: dict | None = None, progr
                 "first_step_at": first_step_at,
                 "final": step >= total,  # not "done": Tune reserves that key
             }
+            spent = cost.add(spent, meter.lap())
+            timing.update(spent, **cost.counts(step, trainer.images_per_step))
             metrics = trainer.metrics(step >= total, interval.means(), timing)
-            state = {**trainer.state_dict(), "step": step, "train_seconds": train_seconds}
+            state = {**trainer.state_dict(), "step": step, "train_seconds": train_seconds, "cost": spent}
             tick = time.perf_counter()
             report(metrics, state, trainer.samples())
             report_seconds = time.perf_counter() - tick

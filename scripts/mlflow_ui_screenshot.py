@@ -1,6 +1,7 @@
 """Screenshot the MLflow UI's run comparison for a sweep, in a real headless Chromium.
 
     python scripts/mlflow_ui_screenshot.py --store sqlite:///$PWD/mlflow.db --method san --out docs/img/mlflow_compare.png
+    python scripts/mlflow_ui_screenshot.py --store sqlite:///$PWD/mlflow.db --view charts --out docs/img/mlflow_charts.png
 
 Starts `mlflow ui` on 127.0.0.1 (a free port), opens the compare view of the latest sweep's
 trials, saves the PNG, and stops the server. Needs Debian's `chromium` (apt-get install chromium).
@@ -50,6 +51,8 @@ def compare_url(base: str, store: str, method: str, view: str) -> str:
     trials = c.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{sweeps[0].info.run_id}'")
     if view == "experiment":  # the runs table, with child runs under the sweep
         return f"{base}/#/experiments/{exp.experiment_id}/runs"
+    if view == "charts":  # the model-training view's charts, one section per metric prefix (quality first)
+        return f"{base}/#/experiments/{exp.experiment_id}/runs?workflowType=machine_learning&compareRunsMode=CHART"
     runs = json.dumps([r.info.run_id for r in trials])
     query = urllib.parse.urlencode({"runs": runs, "experiments": json.dumps([exp.experiment_id])})
     return f"{base}/#/compare-runs?{query}"
@@ -59,7 +62,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--store", required=True, help="the MLflow backend store URI, e.g. sqlite:///ABS/mlflow.db")
     p.add_argument("--method", default="san")
-    p.add_argument("--view", choices=("compare", "experiment"), default="compare")
+    p.add_argument("--view", choices=("compare", "experiment", "charts"), default="compare")
     p.add_argument("--out", default="docs/img/mlflow_compare.png")
     p.add_argument("--size", default="1600,1100")
     args = p.parse_args()

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from gan_core.tracking.metric_names import logged
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
@@ -348,5 +350,5 @@ def test_killing_the_worker_node_mid_sweep_resumes_its_trial_from_a_checkpoint(c
     assert len(runs) == 3 and len({r.data.tags["trial_id"] for r in runs}) == 3
     for run in runs:
         assert run.info.status == "FINISHED" and run.data.tags["status"] == "completed", run.data.tags
-        steps = [m.step for m in c.get_metric_history(run.info.run_id, "fid_mnist")]
+        steps = [m.step for m in c.get_metric_history(run.info.run_id, logged("fid_mnist"))]
         assert sorted(steps) == [20, 40, 60, 80, 100, 120], steps

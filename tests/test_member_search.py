@@ -128,7 +128,7 @@ def test_the_coordinator_logs_members_ends_diverged_ones_and_refills_their_slots
     runs = {r.data.tags["trial_id"]: r for r in c.search_runs([sweep_run.experiment_id], "tags.role = 'trial'")}
     assert runs[a].data.tags["status"] == "diverged" and runs[a].info.status == "FAILED"
     assert "diverged by step 25" in runs[a].data.tags["stop_reason"]
-    assert runs[b].data.metrics["fid_mnist"] == 40.0 and runs[b].data.params["population"] == "p0"
+    assert runs[b].data.metrics["quality/fid_mnist"] == 40.0 and runs[b].data.params["population"] == "p0"
     assert c.list_artifacts(runs[b].info.run_id, "images")
     assert coordinator.fail_unfinished("its population failed: test") == [b, replacement[0]]
     assert {r["member_id"]: r["status"] for r in coordinator.records()} == {

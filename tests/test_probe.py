@@ -15,6 +15,7 @@ from gan_core.metrics import probe
 from gan_core.metrics.evaluate import evaluate_samples
 from gan_core.population import train_population
 from gan_core.sweep.plan import SweepOptions, make_plan
+from gan_core.tracking.metric_names import logged
 from gan_core.tracking.sweep_run import SweepRun
 from conftest import TINY
 
@@ -75,9 +76,9 @@ def test_mlflow_records_only_fresh_values(tmp_path):
     for step, (value, fresh) in enumerate([(50.0, True), (50.0, False), (40.0, True)], start=1):
         sweep.log_report(run_id, {"step": step, "fid_mnist": 10.0 / step, probe.SIGNAL: value,
                                   "probe_samples": 32, "probe_fresh": fresh})
-    history = MlflowClient(uri).get_metric_history(run_id, probe.SIGNAL)
+    history = MlflowClient(uri).get_metric_history(run_id, logged(probe.SIGNAL))
     assert [(m.step, m.value) for m in history] == [(1, 50.0), (3, 40.0)]
-    assert len(MlflowClient(uri).get_metric_history(run_id, "fid_mnist")) == 3
+    assert len(MlflowClient(uri).get_metric_history(run_id, logged("fid_mnist"))) == 3
 
 
 def test_the_signal_orders_known_cases_as_inception_does():

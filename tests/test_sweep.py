@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 
 import gan_core
 from gan_core import ranking, tracking
+from gan_core.tracking.metric_names import from_mlflow, logged
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,16 +65,18 @@ def test_mlflow_holds_parent_children_metrics_images_checkpoints(smoke):
     assert any(r.data.params["loss"] == "hinge" and float(r.data.params["san_lambda"]) == 1.0
                and r.data.params["g_ema"] == "0.0" and float(r.data.params["beta1"]) == 0.9 for r in children)
     assert len({r.data.params["loss"] for r in children}) > 1
+    # MLflow holds the metrics by section (quality/fid, ...), read back under the code's names
+    assert "quality/fid_mnist" in completed[0].data.metrics and "training/loss_d" in completed[0].data.metrics
     # Inception only for the finalists, once after the study: the best completed runs by the sweep's metric,
     # by default the pruning signal (Inception in bf16 on a few samples at ASHA's rungs)
     assert parent.data.params["metric"] == parent.data.params["signal"] == "fid_inception_bf16"
-    scored = [r for r in completed if "fid" in r.data.metrics]
-    assert 1 <= len(scored) <= 3 and all(r.data.metrics["inception_samples"] == 32 for r in scored)
+    scored = [r for r in completed if "fid" in from_mlflow(r.data.metrics)]
+    assert 1 <= len(scored) <= 3 and all(from_mlflow(r.data.metrics)["inception_samples"] == 32 for r in scored)
     assert all(r.data.params["inception_samples"] == "0" for r in children)  # trials trained without it
-    best = sorted(completed, key=lambda r: r.data.metrics["fid_inception_bf16"])[:len(scored)]
+    best = sorted(completed, key=lambda r: from_mlflow(r.data.metrics)["fid_inception_bf16"])[:len(scored)]
     assert {r.info.run_id for r in scored} == {r.info.run_id for r in best}
     run = scored[0]
-    history = c.get_metric_history(run.info.run_id, "fid_mnist")
+    history = c.get_metric_history(run.info.run_id, logged("fid_mnist"))
     assert [m.step for m in history] == [20, 40, 60]
     assert {"san_lambda", "batch_size", "d_dropout", "lr_g"} <= set(run.data.params)
     assert run.data.tags["git_commit"]
@@ -191,13 +194,14 @@ def test_sampler_sweeps_on_the_champion_and_every_sampler_through_gan_model(smok
         done = [r for r in trials if r.data.tags["status"] == "completed"]
         assert done, [r.data.tags for r in trials]
         for run in done:
+            metrics = from_mlflow(run.data.metrics)
             assert run.data.tags[tracking.GENERATOR_RUN] == champion.run_id
-            assert 0 < run.data.metrics["acceptance_rate"] <= 1 <= run.data.metrics["proposals_per_sample"]
-            assert run.data.metrics["inception_samples"] == 32 and "fid" in run.data.metrics
+            assert 0 < metrics["acceptance_rate"] <= 1 <= metrics["proposals_per_sample"]
+            assert metrics["inception_samples"] == 32 and "fid" in metrics
     # the recorded sampler is the one the ranking rule picks, in the order the sweeps ran
     expected, current = "plain", champion.metrics
     for job in ("drs", "latent_reweighting"):
-        runs = [ranking.RunRecord(r.info.run_id, dict(r.data.metrics), dict(r.data.params), dict(r.data.tags))
+        runs = [ranking.RunRecord(r.info.run_id, from_mlflow(r.data.metrics), dict(r.data.params), dict(r.data.tags))
                 for r in c.search_runs([c.get_experiment_by_name(job).experiment_id],
                                        "tags.status = 'completed'")]
         best = ranking.rank(runs, "fid")[0][0]
@@ -211,3 +215,46 @@ def test_sampler_sweeps_on_the_champion_and_every_sampler_through_gan_model(smok
         assert torch.equal(x, model.sample(6, sampler=sampler, seed=0)), sampler
     with pytest.raises(gan_core.config.ConfigError, match="unknown sampler"):
         model.sample(6, sampler="rejection")
+
+
+def test_every_trial_and_the_study_record_what_they_cost(smoke):
+    cwd, output = smoke
+    c = MlflowClient(f"sqlite:///{cwd}/mlflow.db")
+    exp = c.get_experiment_by_name("san")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI's training view
+    trials = [from_mlflow(r.data.metrics) for r in c.search_runs([exp.experiment_id], "tags.role = 'trial'")]
+    for m in trials:
+        assert m["cpu_seconds"] > 0 and m["wall_seconds"] > 0 and m["device_seconds"] == 0  # CPU only
+        assert m["generator_steps"] == m["step"] and m["samples_seen"] >= m["step"] * 32
+    parent = c.search_runs([exp.experiment_id], "tags.role = 'sweep'")[0].data.metrics
+    assert parent["study/cpu_seconds"] == pytest.approx(sum(m["cpu_seconds"] for m in trials))
+    assert parent["study/trials"] == len(trials) and parent["study/wall_seconds"] > 0
+    assert 0 < parent["study/epochs_to_champion"] <= parent["study/epochs"]
+
+
+def test_study_report_is_one_page_whose_figures_load_in_chromium(smoke, tmp_path):
+    from headless import images_of
+
+    cwd, output = smoke
+    assert "study report: " in output  # the sweep ends by writing it, next to the champion's grid
+    uri = f"sqlite:///{cwd}/mlflow.db"
+    out = tmp_path / "report.html"
+    result = subprocess.run([sys.executable, "-m", "gan_core.cli", "report", "san", "--tracking-uri", uri,
+                             "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = out.read_text()
+    images = images_of(out)
+    c = MlflowClient(uri)
+    exp = c.get_experiment_by_name("san")
+    parent = c.search_runs([exp.experiment_id], "tags.role = 'sweep'")[0]
+    expected = {"learning curves", "Pareto front: fid against recall", "Pareto front: quality against cost",
+                "champion sample grid"}
+    if "optuna/importance.png" in {a.path for a in c.list_artifacts(parent.info.run_id, "optuna")}:
+        expected.add("Optuna hyperparameter importance")  # Optuna draws it from two completed trials on
+    assert {i["alt"] for i in images} == expected and all(i["ok"] and i["width"] > 100 for i in images), images
+    champion = gan_core.best_model("san", tracking_uri=uri)
+    assert f"won (run {champion.run_id})" in page and "CPU seconds" in page and "stopped early by ASHA" in page
+    assert "src=\"http" not in page and "<script" not in page  # self-contained: nothing to fetch, nothing to run
+    trials = c.search_runs([exp.experiment_id], "tags.role = 'trial'")
+    assert all(r.data.tags["trial_id"] in page for r in trials)
+    assert "report/report.html" in {a.path for a in c.list_artifacts(parent.info.run_id, "report")}

@@ -14,6 +14,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
 import gan_core
+from gan_core.tracking.metric_names import logged
 
 ROOT = Path(__file__).resolve().parents[1]
 # Per-member keys only: every proposal fits the population, so stopped members' slots are refilled.
@@ -63,7 +64,7 @@ def test_every_member_is_an_optuna_proposal_judged_by_asha_and_a_child_run(study
     assert parent.data.params["population"] == "4"
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in runs)
     done = [r for r in runs if r.data.tags["status"] == "completed"]
-    assert [m.step for m in c.get_metric_history(done[0].info.run_id, "fid_mnist")] == [20, 40, 60]
+    assert [m.step for m in c.get_metric_history(done[0].info.run_id, logged("fid_mnist"))] == [20, 40, 60]
     assert c.list_artifacts(done[0].info.run_id, "images") and \
         "checkpoint.pt" in {Path(a.path).name for a in c.list_artifacts(done[0].info.run_id, "checkpoint")}
     # Optuna's own study: every member a trial, the pruned ones with their last value
@@ -75,7 +76,7 @@ def test_every_member_is_an_optuna_proposal_judged_by_asha_and_a_child_run(study
         trial = next(t for t in trials if f"m{t.number:04d}" == run.data.tags["trial_id"])
         expected = {"completed": "COMPLETE", "pruned": "PRUNED"}[run.data.tags["status"]]
         assert trial.state.name == expected
-        last = c.get_metric_history(run.info.run_id, "fid_mnist")[-1].value
+        last = c.get_metric_history(run.info.run_id, logged("fid_mnist"))[-1].value
         assert trial.intermediate_values[max(trial.intermediate_values)] == pytest.approx(last)
 
 
@@ -87,6 +88,25 @@ def test_the_champion_of_a_population_study_serves_samples(study):
     assert model.run_id == version.run_id and model.metrics["inception_samples"] == 16
     assert model.sample(5, seed=0).shape == (5, 1, 28, 28)
     assert "Inception fid of the" in output
+
+
+def test_members_record_their_share_of_the_population_and_the_report_covers_the_study(study, tmp_path):
+    from headless import images_of
+
+    from gan_core.tracking.metric_names import from_mlflow
+
+    folder, output = study
+    c, runs = members(folder)
+    metrics = [from_mlflow(r.data.metrics) for r in runs]
+    for m in metrics:  # each member: its own steps, and a share of the process's seconds
+        assert m["generator_steps"] == m["member_step"] and m["samples_seen"] >= m["member_step"]
+        assert m["cpu_seconds"] > 0 and m["wall_seconds"] > 0
+    parent = c.search_runs([runs[0].info.experiment_id], "tags.role = 'sweep'")[0]
+    assert parent.data.metrics["study/cpu_seconds"] == pytest.approx(sum(m["cpu_seconds"] for m in metrics))
+    report = next(Path(line.split(": ", 1)[1]) for line in output.splitlines() if line.startswith("study report: "))
+    images = images_of(report)
+    assert len(images) >= 4 and all(i["ok"] and i["width"] > 100 for i in images), images
+    assert all(r.data.tags["trial_id"] in report.read_text() for r in runs)
 
 
 def test_population_flag_is_checked_before_ray_starts(tmp_path):
@@ -141,7 +161,7 @@ def test_a_killed_driver_resumes_every_member_once(tmp_path):
     assert len(ids) == len(set(ids)) == 10
     assert all(r.data.tags["status"] in ("completed", "pruned") for r in runs)
     for run in runs:  # no member ran twice: each report logged once, ended members untouched
-        steps = [m.step for m in c.get_metric_history(run.info.run_id, "fid_mnist")]
+        steps = [m.step for m in c.get_metric_history(run.info.run_id, logged("fid_mnist"))]
         assert steps == sorted(set(steps)), (run.data.tags["trial_id"], steps)
         if run.data.tags["trial_id"] in ended_before:
             assert run.data.tags["status"] == ended_before[run.data.tags["trial_id"]]
@@ -172,5 +192,5 @@ def test_a_killed_population_resumes_from_its_checkpoint_with_every_member_where
     assert len({r.data.tags["trial_id"] for r in runs}) == len(runs) == 8
     assert all(r.data.tags["status"] in ("completed", "pruned") for r in runs)
     for run in runs:
-        steps = [m.step for m in c.get_metric_history(run.info.run_id, "fid_mnist")]
+        steps = [m.step for m in c.get_metric_history(run.info.run_id, logged("fid_mnist"))]
         assert steps == sorted(set(steps)) and steps[0] == 20, (run.data.tags["trial_id"], steps)

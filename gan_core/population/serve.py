@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import torch
 
-from .. import loop
+from .. import cost, loop
 from ..images import grid_image
 from .pbt import PBT
 from .trainer import PopulationTrainer
@@ -56,7 +56,7 @@ def serve(method, device: torch.device, *, slots: int, take: Callable, judge: Ca
           resume: dict[str, Any] | None = None, scheduler: str = "asha", metric: str = "fid_mnist",
           space: dict | None = None) -> int:
     """Train groups of members until the sweep has none left; return how many members were served."""
-    served = 0
+    served, meter = 0, cost.Meter(device)
     while True:
         if resume is not None:
             ids, trainer = list(resume["ids"]), PopulationTrainer(method, resume["configs"], device)
@@ -86,7 +86,9 @@ def serve(method, device: torch.device, *, slots: int, take: Callable, judge: Ca
                 for e in exploits:
                     parents[e.member] = ids[e.donor]
                     metrics[e.member]["pbt_exploit_seconds"] = pbt.exploit_seconds[-1]
-            reports = [{"member_id": ids[k], "slot": k, "metrics": metrics[k], "grid": png(grids[k]),
+            spent = cost.share(meter.lap(), sum(active))  # the active members trained this interval together
+            reports = [{"member_id": ids[k], "slot": k, "spent": spent, "grid": png(grids[k]),
+                        "metrics": {**metrics[k], **cost.counts(trainer.ages[k], trainer.images_per_step)},
                         "index": trainer.ages[k] // trainer.eval_every,
                         "state": state["members"][k] if metrics[k].get("final") else None,
                         **({"parent": parents[k]} if k in parents else {}),

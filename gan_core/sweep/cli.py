@@ -15,6 +15,7 @@ from ..gan_model import best_model
 from ..images import save_grid
 from ..sampling.jobs import JOBS
 from ..population.members import REFUSED
+from ..report import write_report
 from .driver import run_sweep
 from .plan import storage_uri
 from .ray_session import latest_experiment
@@ -119,7 +120,16 @@ def main(method: str, study: str, description: str, argv: list[str] | None = Non
         print(f"best: run {result.best['run_id']} {result.best['metric']}={result.best[result.best['metric']]:.3f}; "
               f"{result.champion}")
         print(exit_on_user_error(lambda: where_to_look(method, result, args.tracking_uri)))
+        print(study_report(result.name, args.tracking_uri))
     return result
+
+
+def study_report(sweep: str, tracking_uri: str | None) -> str:
+    """Write the study's report; the study is saved already, so a failure here is one line, not a traceback."""
+    try:
+        return f"study report: {write_report(sweep, tracking_uri=tracking_uri).resolve()}"
+    except Exception as err:
+        return f"study report not written ({type(err).__name__}: {err}); try: gan report {sweep}"
 
 
 def where_to_look(method: str, result: SweepResult, tracking_uri: str | None) -> str:
@@ -132,8 +142,18 @@ def where_to_look(method: str, result: SweepResult, tracking_uri: str | None) ->
         lines = [f"champion's samples: {grid.resolve()}"]
     else:
         lines = []
-    return "\n".join(lines + [f"compare the runs: mlflow ui --backend-store-uri {uri}  (then open "
-                              f"http://127.0.0.1:5000, experiment {method!r})"])
+    experiment = tracking.client(uri).get_experiment_by_name(method)
+    return "\n".join(lines + [open_the_ui(uri, method, experiment.experiment_id if experiment else "0")])
+
+
+def open_the_ui(uri: str, method: str, experiment_id: str) -> str:
+    """How to see the study: a tracking server already serves its UI; a local store needs ``mlflow ui``. The link
+    opens the model-training view's charts (MLflow 3.17 starts in its GenAI view unless the URL says otherwise)."""
+    page = f"/#/experiments/{experiment_id}/runs?workflowType=machine_learning&compareRunsMode=CHART"
+    if uri.startswith(("http://", "https://")):
+        return f"compare the runs: open {uri.rstrip('/')}{page}  (experiment {method!r})"
+    return (f"compare the runs: mlflow ui --backend-store-uri {uri}  (then open http://127.0.0.1:5000{page}, "
+            f"experiment {method!r})")
 
 
 def compare(method_names: list[str], study: str, description: str, argv: list[str] | None = None,
@@ -168,7 +188,8 @@ def compare(method_names: list[str], study: str, description: str, argv: list[st
             results.append((f"{m}+{job}", exit_on_user_error(
                 lambda job=job: run_sweep(job, study=f"{study}-{m}-{job}", **job_options))))
     table = comparison_table(results)
-    print(f"\n{study}: best completed trial per method (fid on inception_samples samples)\n{table}")
+    print(f"\n{study}: best completed trial per method (fid on inception_samples samples), and what each study "
+          f"cost (seconds; epochs trained by all trials, and by all trials until the best one first led)\n{table}")
     return table
 
 
@@ -182,8 +203,10 @@ def has_experiment(storage_path: str | None, study: str) -> bool:
 
 
 def comparison_table(results: list[tuple[str, SweepResult]]) -> str:
+    """Quality beside cost: each study's best and what the study spent (``study/…`` on its parent run)."""
     cols = ["method", "trials", "completed", "best fid_mnist", "fid", "precision", "recall", "inception_samples",
-            "sampler", "acceptance_rate"]
+            "sampler", "acceptance_rate", "wall_s", "cpu_s", "device_s", "epochs", "epochs to best"]
+    spent = ("wall_seconds", "cpu_seconds", "device_seconds", "epochs", "epochs_to_champion")
     lines = [" | ".join(cols), " | ".join("---" for _ in cols)]
     for label, r in results:
         done = [row for row in r.rows if row["status"] == "completed"]
@@ -193,5 +216,6 @@ def comparison_table(results: list[tuple[str, SweepResult]]) -> str:
         lines.append(" | ".join(fmt(v) for v in (label, len(r.rows), len(done), best_mnist, best.get("fid", ""),
                                                     best.get("precision", ""), best.get("recall", ""),
                                                     best.get("inception_samples", ""), sampler,
-                                                    best.get("acceptance_rate", ""))))
+                                                    best.get("acceptance_rate", ""),
+                                                    *(r.cost.get(f"study/{k}", "") for k in spent))))
     return "\n".join(lines)

@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image
 
-from .. import checkpoint, tracking
+from .. import checkpoint, cost, tracking
 from .member_search import ENDED, MemberSearch
 
 SCHEDULE = "schedule.json"  # beside a PBT member's checkpoint
@@ -26,6 +26,7 @@ class Coordinator:
         self.search, self.sweep_run, self.resolve = MemberSearch(**search_options), sweep_run, method.resolve
         self.method = method.name
         self.runs: dict[str, str] = {}
+        self.spent: dict[str, dict[str, float]] = {}  # each member's seconds so far
         if held is not None:  # a resumed sweep: members no population holds start over
             self.search.release(held)
 
@@ -60,8 +61,12 @@ class Coordinator:
             member_id, metrics = report["member_id"], report["metrics"]
             run_id, record = self._run(member_id), self.search.records[member_id]
             step = int(metrics.get("member_step", 0))
+            if member_id not in self.spent:  # a new member, or one this coordinator meets after a resume
+                self.spent[member_id] = self.sweep_run.last_metrics(run_id, cost.SECONDS)
+            self.spent[member_id] = cost.add(self.spent[member_id], report.get("spent", {}))
             if report["index"] > len(record.values):  # not a report replayed after a resume
-                self.sweep_run.log_report(run_id, {**metrics, "step": step, "training_iteration": report["index"]})
+                self.sweep_run.log_report(run_id, {**metrics, **self.spent[member_id], "step": step,
+                                                   "training_iteration": report["index"]})
                 with Image.open(io.BytesIO(report["grid"])) as image:
                     self.sweep_run.log_image(run_id, image.copy(), step)
             if report.get("parent"):  # PBT: this member took the parent's state after this report
@@ -82,10 +87,16 @@ class Coordinator:
         self.search.save()
         return offer
 
+    def _progress(self, member_id: str, what: str) -> None:
+        """One line a person can follow while populations train (Tune's table shows only the populations)."""
+        ended = sum(r.status in ENDED for r in self.search.records.values())
+        print(f"member {member_id} {what}; {ended} of {self.search.num_samples} members ended", flush=True)
+
     def _decide(self, member_id, run_id, record, report, metrics) -> str:
         if metrics.get("status") == "diverged":
             self.search.end(member_id, "diverged")
             self.sweep_run.end_trial(run_id, "diverged", metrics.get("reason", "NaN or inf"))
+            self._progress(member_id, "diverged")
             return "stop"
         value = metrics.get(self.search.metric, math.nan)
         final = bool(metrics.get("final"))
@@ -99,9 +110,11 @@ class Coordinator:
                                                                      **report["lineage"]}, indent=1))
                 self.sweep_run.log_checkpoint(run_id, folder)
             self.sweep_run.end_trial(run_id, "completed", "reached its budget")
+            self._progress(member_id, f"completed ({self.search.metric} {value:.4g})")
         elif action == "stop" and record.status == "pruned":
             self.sweep_run.end_trial(run_id, "pruned", f"stopped early by ASHA after report {report['index']} "
                                                        f"({self.search.metric}={value:.4g})")
+            self._progress(member_id, f"pruned after report {report['index']} ({self.search.metric} {value:.4g})")
         return action
 
     def fail_unfinished(self, reason: str) -> list[str]:

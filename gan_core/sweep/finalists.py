@@ -6,6 +6,7 @@ Inception in every completed trial took 264 s of a 370 s trial.
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import torch
@@ -33,11 +34,16 @@ def score_finalists(runs: list[ranking.RunRecord], *, metric: str, count: int, s
     fid/precision/recall (with ``inception_samples``) to each; return the scored run ids."""
     ranked, _ = ranking.rank(runs, metric)
     device = pick_device("auto")  # the driver's GPU when it has one: 10,000 samples each there
-    scored = []
-    for run in ranked[:count]:
+    scored, finalists = [], ranked[:count]
+    for i, run in enumerate(finalists, 1):
+        tick = time.perf_counter()
+        print(f"Inception fid: finalist {i}/{len(finalists)} (trial {run.tags.get('trial_id', run.run_id)}, "
+              f"{metric} {run.metrics[metric]:.3f}) on {samples} samples ...", flush=True)
         state = checkpoint.load(tracking.download_checkpoint(run.run_id, uri) / checkpoint.FILE)
         metrics = score_images(samples_of(state, samples, base, device), "inception", device=str(device))
         tracking.log_metrics(run.run_id, {**metrics, "inception_samples": samples},
                              step=int(run.metrics.get("step", 0)), uri=uri)
         scored.append(run.run_id)
+        print(f"  fid {metrics['fid']:.3f}, precision {metrics['precision']:.3f}, recall {metrics['recall']:.3f} "
+              f"({time.perf_counter() - tick:.0f} s)", flush=True)
     return scored

@@ -22,6 +22,7 @@ class SweepResult:
     best: dict[str, Any] | None = None
     champion: str = ""
     experiment_path: str = ""
+    cost: dict[str, float] = field(default_factory=dict)  # the study's totals, as logged on its parent run
 
     def table(self) -> str:
         lines = [" | ".join(TABLE), " | ".join("---" for _ in TABLE)]
@@ -98,7 +99,9 @@ def close(plan, result: SweepResult, sweep_run: tracking.SweepRun, figures: dict
         else:
             promoted, version = tracking.promote_champion(plan.method, best, used, plan.uri)
             result.champion = f"gan-{plan.method} v{version}" + (" (new champion)" if promoted else " (champion kept)")
+    result.cost = tracking.study_cost(plan.uri, tracking.load_study(plan.uri, sweep_run.run_id), metric,
+                                      (result.best or {}).get("run_id"), ranking.higher_is_better(metric))
     sweep_run.log_figures(figures)
     sweep_run.log_table("trials.md", result.table())
-    sweep_run.finish({k: v for k, v in (result.best or {}).items() if isinstance(v, float)})
+    sweep_run.finish({**{k: v for k, v in (result.best or {}).items() if isinstance(v, float)}, **result.cost})
     return result

@@ -8,12 +8,13 @@ from pathlib import Path
 from .. import ranking
 from ..errors import ModelNotFoundError
 from ..ranking import RunRecord
+from .metric_names import from_mlflow, to_mlflow
 from .store import (CHAMPION, CHECKPOINT_ARTIFACT, GENERATOR_RUN, check_reachable, client, normalize_uri,
                     numeric_metrics)
 
 
 def _record(run) -> RunRecord:
-    return RunRecord(run.info.run_id, dict(run.data.metrics), dict(run.data.params), dict(run.data.tags))
+    return RunRecord(run.info.run_id, from_mlflow(run.data.metrics), dict(run.data.params), dict(run.data.tags))
 
 
 def run_record(run_id: str, uri: str | None = None) -> RunRecord:
@@ -39,7 +40,8 @@ def log_metrics(run_id: str, metrics: dict[str, float], *, step: int, uri: str |
     from mlflow.entities import Metric  # deferred with MLflow itself (start-up time)
 
     now = int(time.time() * 1000)
-    client(uri).log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v in numeric_metrics(metrics).items()])
+    client(uri).log_batch(run_id, metrics=[Metric(k, v, now, step)
+                                           for k, v in to_mlflow(numeric_metrics(metrics)).items()])
 
 
 def download_checkpoint(run_id: str, uri: str | None = None) -> Path:
@@ -88,7 +90,7 @@ def record_sampler(generator_run_id: str, sampler: str, run: RunRecord, uri: str
     except Exception:
         return False  # a checkpoint path, not a tracked run: nothing to tag
     tags = gan.data.tags
-    current, current_version = dict(gan.data.metrics), tags.get(ranking.VERSION_TAG, "")
+    current, current_version = from_mlflow(gan.data.metrics), tags.get(ranking.VERSION_TAG, "")
     if tags.get("best_sampler_run"):
         current = {k[len("best_sampler."):]: float(v) for k, v in tags.items()
                    if k.startswith("best_sampler.") and k != "best_sampler.version"}

@@ -14,6 +14,8 @@ CHECKPOINT_ARTIFACT = "checkpoint"
 SAMPLES_KEY = "samples"
 CHAMPION = "champion"
 GENERATOR_RUN = "generator_run_id"  # tag on a sampler job's run: the GAN run it works on
+# The UI opens an experiment without this tag in its GenAI view (traces, judges); this value is the training view.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def default_tracking_uri() -> str:
@@ -57,13 +59,17 @@ def git_commit() -> str:
 
 
 def experiment_id(c, method: str) -> str:
+    """The method's experiment, created if needed; either way marked as a model-training experiment."""
     exp = c.get_experiment_by_name(method)
-    if exp is not None:
-        return exp.experiment_id
-    try:
-        return c.create_experiment(method)
-    except Exception:  # created concurrently by another driver
-        return c.get_experiment_by_name(method).experiment_id
+    if exp is None:
+        try:
+            return c.create_experiment(method, tags=EXPERIMENT_KIND)
+        except Exception:  # created concurrently by another driver
+            exp = c.get_experiment_by_name(method)
+    for key, value in EXPERIMENT_KIND.items():  # stores written before the tag existed
+        if exp.tags.get(key) != value:
+            c.set_experiment_tag(exp.experiment_id, key, value)
+    return exp.experiment_id
 
 
 def find_run(c, experiment_id: str, filter_string: str):

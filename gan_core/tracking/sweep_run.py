@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..metrics import probe
+from .metric_names import from_mlflow, to_mlflow
 from .store import (CHECKPOINT_ARTIFACT, GENERATOR_RUN, SAMPLES_KEY, check_reachable, client, experiment_id,
                     find_run, git_commit, numeric_metrics, mlflow_params, text_tags)
 
@@ -59,9 +60,15 @@ class SweepRun:
 
         step, now = int(result.get("step", 0)), int(time.time() * 1000)
         # a carried pruning signal is not a measurement at this step: only fresh values are logged
-        metrics = [Metric(k, v, now, step) for k, v in numeric_metrics(probe.fresh_only(result)).items()]
+        fresh = numeric_metrics(probe.fresh_only(result))
+        metrics = [Metric(k, v, now, step) for k, v in to_mlflow(fresh).items()]
         tags = [RunTag(k, v) for k, v in text_tags(result).items()]
         client(self.uri).log_batch(run_id, metrics=metrics, tags=tags)
+
+    def last_metrics(self, run_id: str, keys: tuple[str, ...]) -> dict[str, float]:
+        """The last logged value of each of ``keys`` (code names; 0 where none was logged)."""
+        logged = from_mlflow(client(self.uri).get_run(run_id).data.metrics)
+        return {k: float(logged.get(k, 0.0)) for k in keys}
 
     def log_samples(self, run_id: str, image_path: str | Path, step: int) -> None:
         from PIL import Image  # deferred: only the driver logs images
@@ -100,7 +107,7 @@ class SweepRun:
 
     def finish(self, summary: dict[str, Any]) -> None:
         c = client(self.uri)
-        c.log_batch(self.run_id, metrics=[_metric(k, v) for k, v in numeric_metrics(summary).items()])
+        c.log_batch(self.run_id, metrics=[_metric(k, v) for k, v in to_mlflow(numeric_metrics(summary)).items()])
         c.set_terminated(self.run_id, "FINISHED")
 
 
