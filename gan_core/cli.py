@@ -16,6 +16,7 @@ from .errors import ConfigError, UserError
 from .gan_model import best_model
 from .images import save_pngs
 from .loop import Diverged
+from .paths import writable_folder
 from .registry import names
 from .sampling.jobs import JOBS
 from .population import REFUSED, train_population
@@ -93,7 +94,7 @@ def cmd_population(args: argparse.Namespace, method: str, config: dict, out: Pat
 
 def cmd_train(args: argparse.Namespace) -> int:
     method, config = train_config(args)
-    out = Path(args.out or f"runs/{args.preset or method}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = writable_folder(args.out or f"runs/{args.preset or method}-{time.strftime('%Y%m%d-%H%M%S')}", "--out")
     if args.population is not None or args.members:
         return cmd_population(args, method, config, out)
     metrics = train(method, config, out_dir=out, resume=args.resume, progress=not args.quiet,
@@ -107,6 +108,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    writable_folder(args.out, "--out")
     model = best_model(args.method, tracking_uri=args.tracking_uri)
     samples = model.sample(args.n, sampler=args.sampler, seed=args.seed)
     count = save_pngs(quantize(samples), args.out)

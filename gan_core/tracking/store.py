@@ -8,12 +8,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from ..errors import TrackingUnavailableError
+from ..errors import ConfigError, TrackingUnavailableError
 
 CHECKPOINT_ARTIFACT = "checkpoint"
 SAMPLES_KEY = "samples"
 CHAMPION = "champion"
 GENERATOR_RUN = "generator_run_id"  # tag on a sampler job's run: the GAN run it works on
+# MLflow's tracking stores (a database URI may name its driver: postgresql+psycopg2://)
+SCHEMES = ("file", "sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks", "databricks-uc", "uc")
 
 
 def default_tracking_uri() -> str:
@@ -28,6 +30,10 @@ def normalize_uri(uri: str) -> str:
         return "sqlite:///" + str(Path(uri[len("sqlite:///"):]).expanduser().resolve())
     if "://" not in uri:
         return Path(uri).expanduser().resolve().as_uri()
+    scheme = uri.partition("://")[0].split("+")[0]
+    if scheme not in SCHEMES:  # MLflow's own refusal is a page of traceback
+        raise ConfigError(f"tracking URI {uri!r}: MLflow cannot store runs at a {scheme!r} URI; use "
+                          f"sqlite:///ABS/mlflow.db, http://HOST:PORT or file:///ABS/folder")
     return uri
 
 
