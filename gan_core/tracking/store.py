@@ -1,8 +1,11 @@
 """The MLflow store: its URI, a client, whether a server answers, and what a report logs (numbers, versions)."""
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import os
+import sqlite3
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -40,7 +43,19 @@ def normalize_uri(uri: str) -> str:
 def client(uri: str | None = None):
     from mlflow import MlflowClient  # deferred: MLflow takes seconds to import; the training core never needs it
 
-    return MlflowClient(tracking_uri=normalize_uri(uri) if uri else default_tracking_uri())
+    uri = normalize_uri(uri) if uri else default_tracking_uri()
+    if uri.startswith("sqlite:////"):
+        write_ahead_log(uri[len("sqlite:///"):])
+    return MlflowClient(tracking_uri=uri)
+
+
+@functools.lru_cache(maxsize=None)
+def write_ahead_log(path: str) -> None:
+    """Put a SQLite store in WAL mode (kept in the file): `mlflow ui` and other readers then read while a
+    study writes, neither waiting on the other; MLflow's own sessions wait 20 s on a busy writer."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(path, timeout=20)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
 
 
 def check_reachable(uri: str) -> None:
