@@ -4,6 +4,7 @@ Imports nothing from gan_core but its errors, so anything that saves state can u
 """
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, StorageError
 
 FILE = "checkpoint.pt"  # the name in run folders, Tune checkpoints and MLflow artifacts
 # Budget keys a resumed run may extend; any other change would make the checkpoint a different run.
@@ -22,8 +23,19 @@ def save(state: dict[str, Any], path: str | Path) -> Path:
     """Write ``state`` to ``path`` through a temporary file, so a reader never sees half of it."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()  # serialized in memory: torch's own file writer reports a full disk as an opaque RuntimeError
+    torch.save(state, buffer)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(buffer.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())  # on disk before the rename, so a crash never leaves a torn checkpoint
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)  # give the space back; the previous checkpoint at ``path`` is untouched
+        reason = err.strerror or type(err).__name__
+        kept = "; the previous checkpoint there is kept" if path.exists() else ""
+        raise StorageError(f"cannot write {path}: {reason}{kept}") from None
     return path
 
 

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import yaml
 
-from . import METHODS, PRESETS, SAMPLERS, presets
+from . import METHODS, PRESETS, SAMPLERS, checkpoint, interrupt, presets
 from .config import COMMON
 from .data import quantize
 from .errors import ConfigError, UserError
 from .gan_model import best_model
 from .images import save_pngs
 from .loop import Diverged
+from .paths import writable_folder
 from .registry import names
 from .report import write_report
 from .sampling.jobs import JOBS
@@ -92,13 +93,42 @@ def read_schedule(path: str, method: str) -> dict:
     return saved
 
 
+def saved_step(out: Path, population: bool) -> int | None:
+    """The step of the checkpoint a resume would continue from, None when there is none."""
+    path = out / "member_000" / checkpoint.FILE if population else out / checkpoint.FILE
+    if population and not (out / "population.json").exists():
+        return None
+    try:
+        return int(checkpoint.load(path)["step"])
+    except UserError:
+        return None
+
+
+def interrupted(stop: KeyboardInterrupt, out: Path, population: bool) -> int:
+    """One line: what was saved and the exact command that resumes; the status a signal's death would give."""
+    name = str(stop) if isinstance(stop, interrupt.Interrupted) else "SIGINT"
+    step = saved_step(out, population)
+    if step is None:
+        print(f"gan: interrupted ({name}) before the first report: nothing saved; rerun with: "
+              f"{interrupt.resume_command(sys.argv[1:], out=out, resume=False)}", file=sys.stderr)
+    else:
+        what = "every member's checkpoint" if population else "checkpoint"
+        print(f"gan: interrupted ({name}): {what} at step {step} saved in {out}; resume with: "
+              f"{interrupt.resume_command(sys.argv[1:], out=out)}", file=sys.stderr)
+    return interrupt.exit_status(stop)
+
+
 def cmd_population(args: argparse.Namespace, method: str, config: dict, out: Path) -> int:
     if args.snapshots:
         raise ConfigError("--snapshots keeps a single run's generators; a population writes each member's folder")
     members = member_list(args.members, config) if args.members else config
-    finals = train_population(method, members, size=args.population, out_dir=out, resume=args.resume,
-                              progress=not args.quiet, scheduler=args.scheduler,
-                              perturb_interval=args.perturb_interval)
+    try:
+        with interrupt.signals_interrupt():
+            finals = train_population(method, members, size=args.population, out_dir=out, resume=args.resume,
+                                      progress=not args.quiet, scheduler=args.scheduler,
+                                      perturb_interval=args.perturb_interval)
+    except KeyboardInterrupt as stop:
+        return interrupted(stop, out, population=True)
     for m in finals:
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()}))
     print(f"{len(finals)} members, {sum(m.get('status') != 'diverged' for m in finals)} finished; "
@@ -108,7 +138,7 @@ def cmd_population(args: argparse.Namespace, method: str, config: dict, out: Pat
 
 def cmd_train(args: argparse.Namespace) -> int:
     method, config = train_config(args)
-    out = Path(args.out or f"runs/{args.preset or method}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = writable_folder(args.out or f"runs/{args.preset or method}-{time.strftime('%Y%m%d-%H%M%S')}", "--out")
     if args.population is not None or args.members:
         return cmd_population(args, method, config, out)
     if args.scheduler != "none":
@@ -116,8 +146,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     replay = read_schedule(args.schedule, method) if args.schedule else None
     if replay is not None:
         config = {**replay["config"], **config}
-    metrics = train(method, config, out_dir=out, resume=args.resume, progress=not args.quiet,
-                    snapshots=args.snapshots, schedule_of=replay and replay["schedule"])
+    try:
+        with interrupt.signals_interrupt():
+            metrics = train(method, config, out_dir=out, resume=args.resume, progress=not args.quiet,
+                            snapshots=args.snapshots, schedule_of=replay and replay["schedule"])
+    except KeyboardInterrupt as stop:
+        return interrupted(stop, out, population=False)
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))
     print(f"throughput: {metrics['images_per_s']:.0f} images/s ({metrics['steps_per_s']:.1f} steps/s); "
           f"fid_mnist {metrics['fid_mnist']:.3f}, precision_mnist {metrics['precision_mnist']:.3f}, "
@@ -127,6 +161,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    writable_folder(args.out, "--out")
     model = best_model(args.method, tracking_uri=args.tracking_uri)
     samples = model.sample(args.n, sampler=args.sampler, seed=args.seed)
     count = save_pngs(quantize(samples), args.out, progress=True)

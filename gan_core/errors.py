@@ -31,3 +31,7 @@ class TrackingUnavailableError(UserError):
 
 class ModelNotFoundError(UserError, LookupError):
     """No experiment, finished run or fitted sampler matches the request."""
+
+
+class StorageError(UserError, OSError):
+    """A write to disk failed (no space left, read-only, quota); the message names the path, and what it replaced is kept."""

@@ -149,6 +149,10 @@ def load(method_or_path: str | Path, method: str | None = None) -> SearchSpace:
         raise SearchSpaceError(f"no search space file at {path}")
     try:
         raw = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise SearchSpaceError(f"{path}: cannot read it ({err.strerror})") from None
     except yaml.YAMLError as err:
-        raise SearchSpaceError(f"{path}: not valid YAML ({err})") from None
+        mark = getattr(err, "problem_mark", None)  # one line: where and what, not the YAML excerpt
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise SearchSpaceError(f"{path}: not valid YAML{where} ({getattr(err, 'problem', None) or type(err).__name__})") from None
     return validate(raw, str(path), method)

@@ -13,6 +13,7 @@ from ..data import quantize
 from ..errors import ConfigError, UserError
 from ..gan_model import best_model
 from ..images import save_grid
+from ..paths import writable_folder
 from ..sampling.jobs import JOBS
 from ..population.members import REFUSED
 from ..report import write_report
@@ -79,6 +80,11 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 def sweep_options(args: argparse.Namespace) -> dict[str, Any]:
     """SweepOptions' fields from the parsed flags (checked by ``SweepOptions.check``)."""
+    if args.populations is not None and args.population is None:
+        raise ConfigError(f"--populations {args.populations} sets how many populations run at once; "
+                          f"give --population K too")
+    if args.storage_path and "://" not in args.storage_path:
+        writable_folder(args.storage_path, "--storage-path")
     return dict(num_samples=args.num_samples if args.num_samples is not None else
                 (SMOKE_SAMPLES if args.smoke else 16),
                 max_epochs=args.max_epochs, metric=args.metric, smoke=args.smoke, tracking_uri=args.tracking_uri,
@@ -169,7 +175,7 @@ def compare(method_names: list[str], study: str, description: str, argv: list[st
         p.error("--search-space and --base apply to one study; use the study's own script")
     # every space valid before any trial
     exit_on_user_error(lambda: [spaces.load(m) for m in [*args.methods, *args.samplers]])
-    options = sweep_options(args)
+    options = exit_on_user_error(lambda: sweep_options(args))
     results: list[tuple[str, SweepResult]] = []
     for m in args.methods:
         packed = options["population"] is not None and m not in REFUSED

@@ -1,14 +1,17 @@
 """The MLflow store: its URI, a client, whether a server answers, and what a report logs (numbers, versions)."""
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import os
+import sqlite3
 import subprocess
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from ..errors import TrackingUnavailableError
+from ..errors import ConfigError, TrackingUnavailableError
 
 CHECKPOINT_ARTIFACT = "checkpoint"
 SAMPLES_KEY = "samples"
@@ -16,6 +19,8 @@ CHAMPION = "champion"
 GENERATOR_RUN = "generator_run_id"  # tag on a sampler job's run: the GAN run it works on
 # The UI opens an experiment without this tag in its GenAI view (traces, judges); this value is the training view.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+# MLflow's tracking stores (a database URI may name its driver: postgresql+psycopg2://)
+SCHEMES = ("file", "sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks", "databricks-uc", "uc")
 
 
 def default_tracking_uri() -> str:
@@ -30,13 +35,29 @@ def normalize_uri(uri: str) -> str:
         return "sqlite:///" + str(Path(uri[len("sqlite:///"):]).expanduser().resolve())
     if "://" not in uri:
         return Path(uri).expanduser().resolve().as_uri()
+    scheme = uri.partition("://")[0].split("+")[0]
+    if scheme not in SCHEMES:  # MLflow's own refusal is a page of traceback
+        raise ConfigError(f"tracking URI {uri!r}: MLflow cannot store runs at a {scheme!r} URI; use "
+                          f"sqlite:///ABS/mlflow.db, http://HOST:PORT or file:///ABS/folder")
     return uri
 
 
 def client(uri: str | None = None):
     from mlflow import MlflowClient  # deferred: MLflow takes seconds to import; the training core never needs it
 
-    return MlflowClient(tracking_uri=normalize_uri(uri) if uri else default_tracking_uri())
+    uri = normalize_uri(uri) if uri else default_tracking_uri()
+    if uri.startswith("sqlite:////"):
+        write_ahead_log(uri[len("sqlite:///"):])
+    return MlflowClient(tracking_uri=uri)
+
+
+@functools.lru_cache(maxsize=None)
+def write_ahead_log(path: str) -> None:
+    """Put a SQLite store in WAL mode (kept in the file): `mlflow ui` and other readers then read while a
+    study writes, neither waiting on the other; MLflow's own sessions wait 20 s on a busy writer."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(path, timeout=20)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
 
 
 def check_reachable(uri: str) -> None:
