@@ -230,8 +230,10 @@ class PopulationTrainer:
         self.ages = [s.age for s in saved]
         self.ema_updates.copy_(torch.tensor([float(s.ema_updates if s.average is not None else s.age) for s in saved]))
         for k, member in enumerate(state["members"]):  # hyperparameters PBT changed since the member started
-            if member["config"] != self.configs[k]:
-                self.set_hyperparameters(k, member["config"])
+            changed = {key: member["config"][key] for key in members.per_member_keys(self.method)
+                       if member["config"].get(key) != self.configs[k][key]}
+            if changed:
+                self.set_hyperparameters(k, changed)
         self.alive.copy_(torch.as_tensor(state["alive"]))
         self.finite.copy_(torch.as_tensor(state["finite"]))
         self.deaths = {int(k): v for k, v in state["deaths"].items()}
