@@ -25,7 +25,33 @@ import _common
 import torch
 
 STEPS_PER_EPOCH = 937  # batch 64: 60,000 // 64
+TARGET_OPS_RATIO = 1.2  # a population step launches at most 1.2x the single-trial step's operators
 TARGET_GPU_RATIO, TARGET_GPU_MINUTES = 30.0, 10.0
+
+
+def top_level_ops(step) -> int:
+    """aten operators one call of ``step`` launches from Python (those not inside another aten op), counted
+    with torch.profiler: on a GPU each is at least one kernel launch, what bounds a small MLP's step."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    events = prof.events()
+    return sum(1 for e in events if e.name.startswith("aten::")
+               and (e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::")))
+
+
+def single_trial_ops(method_name: str, device_name: str) -> int:
+    from gan_core import methods
+    from gan_core.device import pick_device
+    from gan_core.gan_trainer import GanTrainer
+
+    method = methods.get(method_name)
+    trainer = GanTrainer(method, method.resolve({"seed": 0, "device": device_name, "max_steps": 10 ** 6}),
+                         pick_device(device_name))
+    for _ in range(3):
+        trainer.step()
+    return top_level_ops(trainer.step)
 
 
 def child(spec: dict) -> dict:
@@ -53,7 +79,7 @@ def child(spec: dict) -> dict:
     trainer.metrics(False, means, {})
     eval_seconds = time.perf_counter() - tick
     out = {"rate": spec["size"] * spec["steps"] / seconds, "eval_per_member_s": eval_seconds / spec["size"],
-           "peak_rss_mb": _common.peak_rss_mb(os.getpid())}
+           "peak_rss_mb": _common.peak_rss_mb(os.getpid()), "ops": top_level_ops(trainer.step)}
     if device.type == "cuda":
         out["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2 ** 20
     return out
@@ -92,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {_common.machine()}")
     print(f"method {args.method}, batch 64, {args.steps} timed steps after {warmup} warm-up steps; "
           f"evaluation on {args.eval_samples} samples per member", flush=True)
-    rows, errors, single = [], [], {}
+    rows, errors, single, ops = [], [], {}, {}
     for device_name in devices:
         device = torch.device(device_name)
         try:
@@ -102,9 +128,11 @@ def main(argv: list[str] | None = None) -> int:
             errors.append(f"{device_name} single-trial/template loops: {type(err).__name__}: {err}")
             traceback.print_exc(limit=2, file=sys.stderr)
             continue
+        ops[device_name] = single_trial_ops(args.method, device_name)
         rows.append([device_name, "template loop", 1, f"{template:.1f}", f"{template / single[device_name]:.2f}x",
-                     "", ""])
-        rows.append([device_name, "single-trial loop", 1, f"{single[device_name]:.1f}", "1.00x", "", ""])
+                     "", "", "", ""])
+        rows.append([device_name, "single-trial loop", 1, f"{single[device_name]:.1f}", "1.00x", "", "",
+                     ops[device_name], ops[device_name]])
         sizes = args.sizes or ("1,2" if args.tiny else ("1,4,16,64,256" if device_name == "cuda" else "1,4,16"))
         for size in (int(k) for k in sizes.split(",")):
             spec = {"device": device_name, "size": size, "steps": args.steps, "warmup": warmup,
@@ -113,11 +141,11 @@ def main(argv: list[str] | None = None) -> int:
                 r = measure(spec)
             except Exception as err:
                 errors.append(f"{device_name} K={size}: {err}")
-                rows.append([device_name, "population", size, "failed", "", "", str(err)[:60]])
+                rows.append([device_name, "population", size, "failed", "", "", str(err)[:60], "", ""])
                 continue
             memory = r.get("cuda_peak_mb", r["peak_rss_mb"]) / size
             rows.append([device_name, "population", size, f"{r['rate']:.1f}", f"{r['rate'] / single[device_name]:.2f}x",
-                         f"{memory:.0f}", f"{r['eval_per_member_s']:.3f}"])
+                         f"{memory:.0f}", f"{r['eval_per_member_s']:.3f}", r["ops"], f"{r['ops'] / size:.1f}"])
             print(f"  {device_name} K={size}: {r['rate']:.1f} member-steps/s", flush=True)
             if device_name == "cuda" and size == 64:
                 minutes = 100 * STEPS_PER_EPOCH * 64 / r["rate"] / 60
@@ -128,7 +156,15 @@ def main(argv: list[str] | None = None) -> int:
                       f"{'met' if ratio >= TARGET_GPU_RATIO else 'NOT met'}")
     print()
     print(_common.table(["device", "loop", "K", "member-steps/s", "ratio (to single-trial)",
-                         "peak MB per member", "eval s per member"], rows))
+                         "peak MB per member", "eval s per member", "aten ops per step", "ops per member-step"],
+                        rows))
+    for device_name, single_ops in ops.items():
+        population_ops = [r[7] for r in rows if r[0] == device_name and r[1] == "population" and r[3] != "failed"]
+        if population_ops:
+            ratio = max(population_ops) / single_ops
+            print(f"operator launches ({device_name}): a population step {max(population_ops)} whatever K, the "
+                  f"single-trial step {single_ops}: {ratio:.2f}x; target <= {TARGET_OPS_RATIO}x: "
+                  f"{'met' if ratio <= TARGET_OPS_RATIO else 'NOT met'}")
     cpu = [r for r in rows if r[0] == "cpu" and r[1] == "population" and r[3] != "failed"]
     if cpu:
         best = max(float(r[4][:-1]) for r in cpu)

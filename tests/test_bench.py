@@ -21,6 +21,7 @@ EXPECTED = {
     "eval_throughput.py": ["cold cache s", "warm s", "cold/warm ratio", "precision + recall (k=3)",
                            "Inception (fid, P/R, D/C)", "density + coverage (k=5)", "ms per image", "target < 2 s"],
     "population.py": ["member-steps/s", "ratio (to single-trial)", "peak MB per member", "eval s per member",
+                      "aten ops per step", "operator launches (cpu)",
                       "target on CPU: a population costs no more per member-step"],
     "memory.py": ["peak RSS MB", "loop adds MB", "GPU max allocated MB", "largest CPU trial peak RSS"],
     "trial_overhead.py": ["created -> actor up s", "eval s/report", "hand-off: checkpoint + grid + tune.report",

@@ -224,3 +224,13 @@ def test_a_search_spaces_continuous_keys_are_what_pbt_perturbs():
     assert space["san_lambda"] == pbt.Range(0.1, 20.0, True) and space["beta1"] == pbt.Range(0.0, 0.9, False)
     assert "batch_size" not in space and "g_ema" not in space  # categorical keys stay as proposed
     assert set(pbt.mutations(methods.get("san"), {}, space)) == {"san_lambda", "lr_g", "lr_d", "beta1"}
+
+
+def test_a_pbt_population_resumes_with_its_members_explored_hyperparameters(tmp_path):
+    config = {**TINY, "max_steps": 8, "eval_every_steps": 2, "eval_samples": 200}
+    members = [{**config, "seed": s, "lr_d": 1e-4 * 3 ** s} for s in range(4)]
+    full = train_population("san", members, out_dir=tmp_path / "full", scheduler="pbt")
+    train_population("san", [{**m, "max_steps": 4} for m in members], out_dir=tmp_path / "part", scheduler="pbt")
+    resumed = train_population("san", members, out_dir=tmp_path / "part", scheduler="pbt", resume=True)
+    assert [m["fid_mnist"] for m in resumed] == pytest.approx([m["fid_mnist"] for m in full], rel=1e-6)
+    assert [m["hp_lr_d"] for m in resumed] == pytest.approx([m["hp_lr_d"] for m in full], rel=1e-12)
