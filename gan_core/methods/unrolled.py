@@ -29,7 +29,8 @@ class Unrolled(Method):
         # the batch's std would mix them, and augmentation would not be drawn
         for key, off in (("d_pack", 1), ("d_mbstd", False), ("augment", "none")):
             if config[key] != off and config["unroll_steps"] > 0:
-                raise ConfigError(f"unrolled does not support {key}={config[key]!r} (set unroll_steps=0 or {key}={off!r})")
+                raise ConfigError(f"unrolled does not support {key}={config[key]!r} "
+                                  f"(set unroll_steps=0 or {key}={off!r})")
         return config
 
     def generator_loss(self, D, fake, config, next_real):

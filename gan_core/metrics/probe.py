@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from .features import inception_bf16_extractor
+from .inception import weights_hash
 
 SIGNAL = "fid_inception_bf16"      # the metric sweeps prune and search on by default
 EXTRACTOR = "inception_bf16"
@@ -43,8 +44,6 @@ def is_probe_report(report: int, final: bool, grace: int, reduction: float, ever
 
 def version() -> str:
     """What makes two probe values comparable: the network, its precision and the sample count's basis."""
-    from .inception import weights_hash
-
     return f"{EXTRACTOR}-{weights_hash()}"
 
 

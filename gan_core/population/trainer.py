@@ -1,10 +1,9 @@
 """PopulationTrainer: K members of one method trained as one batched computation, driven by ``loop.drive``.
 
-Each member has its own G, D, optimizer state, average, draws and batches; the step is
-``gan_trainer.make_train_step`` itself, run on ``Stacked`` modules, so a member computes what the
-same run alone computes (tests hold it to that). A member whose loss goes NaN or inf is retired
-with its reason while the others go on; ``replace`` puts a new member in a slot (a sweep refills
-the slot of a member it stopped), which then counts its own steps from 0.
+Each member has its own G, D, optimizer state, average, draws and batches; the step is ``gan_trainer.make_train_step``
+itself, run on ``Stacked`` modules, so a member computes what the same run alone computes (tests hold it to that).
+A member whose loss goes NaN or inf is retired with its reason while the others go on; ``replace`` puts a new member
+in a slot (a sweep refills the slot of a member it stopped), which then counts its own steps from 0.
 """
 from __future__ import annotations
 
@@ -103,8 +102,10 @@ class PopulationTrainer:
         self.last_probe[k] = {}
 
     def set_hyperparameters(self, k: int, values: dict[str, Any]) -> None:
-        """Member k goes on with other float hyperparameters (PBT's explore): its weights and state stay."""
-        config = {**self.configs[k], **values}
+        """Member k goes on with other float hyperparameters (PBT's explore): its weights and state stay. Only
+        per-member keys are taken from ``values`` (a resumed member's config with a longer budget is no change)."""
+        varying = [key for key in members.per_member_keys(self.method) if key != "seed"]
+        config = {**self.configs[k], **{key: v for key, v in values.items() if key in varying}}
         members.check_together(self.method, [self.configs[0], config])
         self.configs[k] = config
         self.config.update(members.step_config(self.method, self.configs, self.device))
@@ -120,21 +121,19 @@ class PopulationTrainer:
             for tensor in stacked.values():
                 tensor[k] = tensor[donor]
         self.ema_updates[k] = self.ema_updates[donor]
-        self.opt_g.copy_member(k, donor)
-        self.opt_d.copy_member(k, donor)
-        self.batches.copy_member(k, donor)
-        self.rng.copy_member(k, donor)
+        for part in (self.opt_g, self.opt_d, self.batches, self.rng):
+            part.copy_member(k, donor)
         self.alive[k], self.finite[k] = self.alive[donor], self.finite[donor]
         self.ages[k] = self.ages[donor]
         self.last_probe[k] = dict(self.last_probe[donor])
+        self.configs[k] = {**self.configs[k], "seed": config["seed"]}  # the donor's streams: a replay's root
         self.set_hyperparameters(k, config)
 
     # --- training ------------------------------------------------------------------
     def step(self) -> dict[str, torch.Tensor]:
-        if self.config["lr_decay"] != "none":
-            factor = lr_factor(self.config, torch.tensor(self.ages, dtype=torch.float64, device=self.device),
-                               self.total_steps)
-            self.opt_g.lr_scale, self.opt_d.lr_scale = factor, factor
+        if self.config["lr_decay"] != "none":  # each member's schedule runs on its own age
+            ages = torch.tensor(self.ages, dtype=torch.float64, device=self.device)
+            self.opt_g.lr_scale = self.opt_d.lr_scale = lr_factor(self.config, ages, self.total_steps)
         loss_d, loss_g, logs = self._step()
         decay = ema.warmup_decay(self.g_ema, self.ema_updates)
         with torch.no_grad():  # a member without averaging keeps decay 0: its "average" is G itself
@@ -194,9 +193,7 @@ class PopulationTrainer:
             if k in self.deaths:
                 out.append({**timing, "member": k, "status": "diverged", "reason": self.deaths[k]})
                 continue
-            evaluated = scores[k]
-            if n_probe:
-                probe.carry(evaluated, self.last_probe[k], k in probed)
+            evaluated = probe.carry(scores[k], self.last_probe[k], k in probed) if n_probe else scores[k]
             evaluated.update(epoch=epochs[k], member=k, member_step=self.ages[k],
                              status="completed" if done[k] else "running")
             out.append(loop.merge(evaluated, {key: v[k] for key, v in means.items()}, {**timing, "final": done[k]},
@@ -236,19 +233,13 @@ class PopulationTrainer:
                 both[name].copy_(stack([s.discriminator[name] for s in saved]))
             for name in self.calls_keys:
                 both[name].copy_(torch.tensor([s.dropout_calls for s in saved]))
-        self.opt_g.load_members([s.opt_g for s in saved])
-        self.opt_d.load_members([s.opt_d for s in saved])
-        self.batches.load_members([s.batches for s in saved])
-        self.rng.load_members([s.draws for s in saved])
+        for part, key in ((self.opt_g, "opt_g"), (self.opt_d, "opt_d"), (self.batches, "batches"), (self.rng, "draws")):
+            part.load_members([getattr(s, key) for s in saved])
         self.ages = [s.age for s in saved]
         self.last_probe = [dict(s.last_probe) for s in saved]
         self.ema_updates.copy_(torch.tensor([float(s.ema_updates if s.average is not None else s.age) for s in saved]))
-        varying = [key for key in members.per_member_keys(self.method) if key != "seed"]
         for k, member in enumerate(state["members"]):  # hyperparameters PBT changed since the member started
-            changed = {key: member["config"][key] for key in varying
-                       if key in member["config"] and member["config"][key] != self.configs[k][key]}
-            if changed:  # (a longer budget is not a change of hyperparameters)
-                self.set_hyperparameters(k, changed)
+            self.set_hyperparameters(k, member["config"])
         self.alive.copy_(torch.as_tensor(state["alive"]))
         self.finite.copy_(torch.as_tensor(state["finite"]))
         self.deaths = {int(k): v for k, v in state["deaths"].items()}
