@@ -16,6 +16,10 @@ class Interrupted(KeyboardInterrupt):
         self.signum = int(signum)
 
 
+class StudyInterrupted(Exception):
+    """A sweep's driver was stopped by SIGINT or SIGTERM after Tune saved the study; the message says what."""
+
+
 def exit_status(stop: KeyboardInterrupt) -> int:
     return 128 + getattr(stop, "signum", int(signal.SIGINT))
 
@@ -32,6 +36,16 @@ def signals_interrupt():
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def sigterm_as_sigint():
+    """Within: SIGTERM is handled as SIGINT, so whoever handles SIGINT (Ray Tune saving its state) handles both."""
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def program() -> list[str]:

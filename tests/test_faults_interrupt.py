@@ -53,3 +53,69 @@ def test_sigint_then_sigterm_then_resume_finishes_every_report_once(tmp_path, en
     steps = reports(out)
     assert steps[-1] == 160 and steps == sorted(set(steps)), steps  # nothing twice, in order
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 160
+
+
+SPACE = """method: san
+search:
+  san_lambda: {type: loguniform, low: 0.5, high: 2}
+smoke: {max_steps: 80, eval_every_steps: 20, eval_samples: 200, inception_samples: 0}
+"""
+
+
+def running_trial_with_reports(db: Path) -> bool:
+    """A trial run still RUNNING that has logged a report, read without MLflow (no migrations on a live file)."""
+    import sqlite3
+
+    if not db.exists():
+        return False
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
+            return con.execute(
+                "SELECT COUNT(*) FROM runs JOIN tags ON tags.run_uuid = runs.run_uuid JOIN metrics "
+                "ON metrics.run_uuid = runs.run_uuid WHERE tags.key = 'role' AND tags.value = 'trial' "
+                "AND runs.status = 'RUNNING'").fetchone()[0] > 0
+    except sqlite3.OperationalError:  # tables not created yet
+        return False
+
+
+def test_sigint_to_a_sweep_driver_leaves_no_run_running_and_resume_finishes_it(tmp_path):
+    from mlflow import MlflowClient
+
+    (tmp_path / "space.yaml").write_text(SPACE)
+    cmd = [sys.executable, str(ROOT / "sweeps" / "san_lambda_bs.py"), "--smoke", "--num-samples", "2",
+           "--max-concurrent", "1", "--finalists", "0", "--search-space", "space.yaml",
+           "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--storage-path", "rr"]
+    # RAY_ADDRESS=local: a private Ray, never a cluster someone started on this machine
+    env = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}, "RAY_ADDRESS": "local",
+           "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 600
+    try:
+        while not running_trial_with_reports(tmp_path / "mlflow.db") and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if line.startswith("interrupted")]
+    assert len(lines) == 1 and "runs marked KILLED in MLflow" in lines[0] and "Traceback" not in stderr, stderr[-3000:]
+    resume = shlex.split(lines[0].split("resume with: ", 1)[1])
+    assert resume == [*cmd, "--resume"]
+    c = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = c.search_runs([c.get_experiment_by_name("san").experiment_id], "")
+    assert runs and not [r for r in runs if r.info.status == "RUNNING"]  # nothing left RUNNING
+    killed = [r.data.tags["trial_id"] for r in runs if r.data.tags.get("status") == "interrupted"]
+    assert killed and all(r.info.status == "KILLED" for r in runs if r.data.tags.get("status") == "interrupted")
+
+    done = subprocess.run(resume, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = c.search_runs([c.get_experiment_by_name("san").experiment_id], "tags.role = 'trial'")
+    ids = [r.data.tags["trial_id"] for r in runs]
+    assert len(ids) == len(set(ids)) == 2 and set(killed) <= set(ids)  # the interrupted runs were continued
+    assert all(r.info.status in ("FINISHED", "FAILED") and r.data.tags["status"] != "interrupted" for r in runs)
+    for run in runs:  # every report once, also across the interruption
+        steps = [m.step for m in c.get_metric_history(run.info.run_id, "fid_mnist")]
+        assert len(steps) == len(set(steps)), steps

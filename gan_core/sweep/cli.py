@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import registry, search_space as spaces, tracking
+from .. import interrupt, registry, search_space as spaces, tracking
 from ..data import quantize
 from ..errors import ConfigError, UserError
 from ..gan_model import best_model
@@ -101,12 +101,21 @@ def sweep_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def exit_on_user_error(call):
-    """Run ``call``; a user error (bad space, config, server, resume target) is one line and exit 2."""
+    """Run ``call``; a user error (bad space, config, server, resume target) is one line and exit 2; an
+    interrupted study one line saying what was saved and the command that resumes it."""
     try:
-        return call()
+        with interrupt.sigterm_as_sigint():  # Tune stops cleanly on SIGINT only
+            return call()
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except (interrupt.StudyInterrupted, KeyboardInterrupt) as stop:
+        if isinstance(stop, interrupt.StudyInterrupted):
+            print(f"interrupted: {stop}; resume with: {interrupt.resume_command(sys.argv[1:])}", file=sys.stderr)
+        else:  # before Tune ran, or a second signal while it saved
+            print(f"interrupted before the study was saved; rerun with: "
+                  f"{interrupt.resume_command(sys.argv[1:], resume=False)}", file=sys.stderr)
+        sys.exit(130)
 
 
 def main(method: str, study: str, description: str, argv: list[str] | None = None,

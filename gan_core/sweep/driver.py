@@ -1,6 +1,8 @@
 """run_sweep: one study on Ray Tune (new, or restored with --resume), Optuna proposing, ASHA pruning."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -8,6 +10,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from .. import search_space as spaces, tracking, trainables
+from ..interrupt import StudyInterrupted
 from . import optuna_search, ray_session
 from .plan import SweepOptions, SweepPlan, make_plan
 from .population_driver import run_population_sweep
@@ -62,4 +65,26 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
                                         {} if plan.restore_from else plan.parent_params(resources))
     grid = _tuner(plan, trainable, sweep_run, callbacks or []).fit()
     ray.shutdown()  # the rest talks to MLflow only: let go of Ray (on a cluster this only disconnects)
+    check_interrupted(grid, sweep_run, plan.options.num_samples)
     return finish(plan, grid, sweep_run)
+
+
+def saved_unfinished(experiment_path: str) -> list[str]:
+    """Trial ids that Tune's last saved state holds as unfinished: it saves before stopping them on SIGINT
+    (and then marks them TERMINATED in memory, so only the saved state tells a cut-short trial from an ended one)."""
+    states = sorted(Path(experiment_path).glob("experiment_state-*.json"))  # local storage; s3:// has none here
+    if not states:
+        return []
+    trials = [json.loads(entry[0]) for entry in json.loads(states[-1].read_text())["trial_data"]]
+    return [t["trial_id"] for t in trials if t.get("status") not in ("TERMINATED", "ERROR")]
+
+
+def check_interrupted(grid, sweep_run: tracking.SweepRun, num_samples: int) -> None:
+    """Tune returns normally from SIGINT, its state saved: mark what was cut short, and say so instead of ranking."""
+    cut = saved_unfinished(grid.experiment_path)
+    started = len(grid._experiment_analysis.trials)  # the ResultGrid counts only trials that reported
+    if not cut and started >= num_samples:
+        return
+    sweep_run.interrupt(cut, "interrupted; --resume continues it")
+    raise StudyInterrupted(f"{started - len(cut)} of {num_samples} trials ended, {len(cut)} cut short "
+                           f"(their runs marked KILLED in MLflow); Tune saved the study in {grid.experiment_path}")

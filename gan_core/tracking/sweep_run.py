@@ -44,8 +44,9 @@ class SweepRun:
         c = client(self.uri)
         found = find_run(c, self.experiment_id, f"tags.sweep = '{self.sweep}' and tags.trial_id = '{trial_id}'")
         if found is not None:
-            if found.info.status != "RUNNING":
+            if found.info.status != "RUNNING":  # an interrupted trial that --resume continues
                 c.update_run(found.info.run_id, status="RUNNING")
+                c.set_tag(found.info.run_id, "status", "running")
             return found.info.run_id
         run = c.create_run(self.experiment_id, run_name=f"{self.method}-{trial_id}", tags={
             "mlflow.parentRunId": self.run_id, "sweep": self.sweep, "trial_id": trial_id, "role": "trial",
@@ -95,6 +96,17 @@ class SweepRun:
         if reason:
             c.set_tag(run_id, "stop_reason", reason[:4000])
         c.set_terminated(run_id, "FAILED" if status in ("diverged", "failed") else "FINISHED")
+
+    def interrupt(self, trial_ids: list[str], reason: str) -> None:
+        """Mark cut-short trials' runs and the parent run KILLED, never left RUNNING; --resume continues them."""
+        c = client(self.uri)
+        for trial_id in trial_ids:
+            found = find_run(c, self.experiment_id, f"tags.sweep = '{self.sweep}' and tags.trial_id = '{trial_id}'")
+            if found is not None and found.info.status == "RUNNING":
+                c.set_tag(found.info.run_id, "status", "interrupted")
+                c.set_tag(found.info.run_id, "stop_reason", reason)
+                c.set_terminated(found.info.run_id, "KILLED")
+        c.set_terminated(self.run_id, "KILLED")
 
     # --- the sweep's end ----------------------------------------------------
     def log_figures(self, figures: dict[str, Any]) -> None:
