@@ -19,9 +19,9 @@ from .standalone import train
 
 METHODS: tuple[str, ...] = tuple(_REGISTRY)
 
-_LAZY = {"best_model": "gan_model", "GanModel": "gan_model", "trainables": None}
+_LAZY = {"best_model": "gan_model", "from_checkpoint": "gan_model", "GanModel": "gan_model", "trainables": None}
 
-__all__ = ["METHODS", "SAMPLERS", "PRESETS", "GanModel", "best_model", "train", "trainables"]
+__all__ = ["METHODS", "SAMPLERS", "PRESETS", "GanModel", "best_model", "from_checkpoint", "train", "trainables"]
 
 
 def __getattr__(name: str):

@@ -13,7 +13,7 @@ from . import METHODS, PRESETS, SAMPLERS, checkpoint, interrupt, presets
 from .config import COMMON
 from .data import quantize
 from .errors import ConfigError, UserError
-from .gan_model import best_model
+from .gan_model import best_model, from_checkpoint
 from .images import save_pngs
 from .loop import Diverged
 from .paths import writable_folder
@@ -162,10 +162,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     writable_folder(args.out, "--out")
-    model = best_model(args.method, tracking_uri=args.tracking_uri)
+    source = args.method  # a method (its champion in MLflow) or a checkpoint file
+    is_file = source.endswith(".pt") or Path(source).is_file()
+    model = from_checkpoint(source) if is_file else best_model(source, tracking_uri=args.tracking_uri)
     samples = model.sample(args.n, sampler=args.sampler, seed=args.seed)
     count = save_pngs(quantize(samples), args.out, progress=True)
-    print(f"wrote {count} PNGs to {args.out} from run {model.run_id} (sampler {args.sampler or model.default_sampler})")
+    origin = f"checkpoint {source}" if is_file else f"run {model.run_id}"
+    print(f"wrote {count} PNGs to {args.out} from {origin} (sampler {args.sampler or model.default_sampler})")
     return 0
 
 
@@ -223,8 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="replay a PBT champion's schedule (its champion_schedule.json) from scratch")
     train.set_defaults(func=cmd_train)
 
-    sample = sub.add_parser("sample", help="write 0.png … (N-1).png from best_model(METHOD)")
-    sample.add_argument("method")
+    sample = sub.add_parser("sample", help="write 0.png … (N-1).png from best_model(METHOD) or a checkpoint.pt")
+    sample.add_argument("method", help="a method (its champion in MLflow) or a GAN run's checkpoint.pt")
     sample.add_argument("--n", type=positive_int, default=10_000)
     sample.add_argument("--out", required=True)
     sample.add_argument("--sampler", choices=SAMPLERS, default=None, help="default: the run's best")

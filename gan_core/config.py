@@ -104,8 +104,9 @@ COMMON: dict[str, Param] = {
                                     "(0: skip; -1: 10,000 on GPU, 500 on CPU)"),
     "inception_every_report": Param(False, bool, help="Inception fid at every report (GPU sweeps)"),
     # The pruning signal (gan_core.metrics.probe): Inception in bf16 on a few samples where ASHA decides.
-    "probe_samples": Param(250, int, low=0, high=10_000,
-                           help="samples for the pruning signal fid_inception_bf16 (0: off)"),
+    "probe_samples": Param(0, int, low=0, high=10_000,
+                           help="samples for the pruning signal fid_inception_bf16 (0: off; sweeps that prune on "
+                                "it set 250)"),
     "probe_grace": Param(1, int, low=1, help="ASHA's grace in reports: the signal is computed at its rungs"),
     "probe_reduction": Param(3.0, float, low=1.0, high=100.0, low_open=True,
                              help="ASHA's reduction factor: rungs at grace·reduction^k reports"),

@@ -53,6 +53,15 @@ def load_run(run_id: str, *, tracking_uri: str | None = None, record: ranking.Ru
                     tracking_uri, state)
 
 
+def from_checkpoint(path: str | Path) -> GanModel:
+    """A GAN run's checkpoint.pt (a run folder's, a population member's, or a shipped generator's), untracked."""
+    state = checkpoint.load(path)
+    if "generator" not in state or "discriminator" not in state:
+        raise ConfigError(f"{path} is a {state.get('method')!r} checkpoint, not a GAN run's")
+    return GanModel(frozen_generator(state["generator"]), state.get("run_id", ""), state["method"],
+                    params={k: str(v) for k, v in state.get("config", {}).items()}, state=state)
+
+
 def best_model(method: str, *, tracking_uri: str | None = None, metric: str = "fid") -> GanModel:
     """The best finished run of ``method``: lowest final Inception ``fid`` (compared only
     between runs with the same sample count and metric version), else ``fid_mnist``."""

@@ -106,6 +106,16 @@ def base_checkpoint(tmp_path_factory):
     return out / "checkpoint.pt"
 
 
+def test_gan_sample_writes_pngs_from_a_checkpoint(base_checkpoint, tmp_path, env):
+    """A shipped generator needs no MLflow: gan sample takes its checkpoint.pt."""
+    result = gan("sample", str(base_checkpoint), "--n", "12", "--out", str(tmp_path / "pngs"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "pngs").glob("*.png")) == sorted(f"{i}.png" for i in range(12))
+    assert f"from checkpoint {base_checkpoint}" in result.stdout
+    missing = gan("sample", str(tmp_path / "nope.pt"), "--n", "2", "--out", str(tmp_path / "x"), env=env)
+    assert missing.returncode == 2 and "nope.pt" in missing.stderr and "Traceback" not in missing.stderr
+
+
 @pytest.mark.parametrize("method, extra", [
     ("drs", ["--set", "calibration_samples=500", "--set", "burn_in=500", "--set", "drs_percentile=80"]),
     ("latent_reweighting", ["--max-steps", "4", "--set", "eval_every_steps=2", "--set", "batch_size=32",

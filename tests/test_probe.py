@@ -100,6 +100,7 @@ def test_sweeps_prune_on_the_signal_by_default_with_the_spaces_rungs(tmp_path):
     plan = make_plan("hinge", "t", SweepOptions(tracking_uri=uri, storage_path=str(tmp_path)), space)
     assert plan.options.metric == probe.SIGNAL and plan.options.grace_period == 2 and plan.reduction_factor == 3
     assert plan.fixed["probe_grace"] == 2 and plan.fixed["probe_reduction"] == 3.0
+    assert plan.resolved["probe_samples"] == probe.SAMPLES  # a standalone run's default is 0: sweeps turn it on
     params = plan.parent_params({"cpu": 1, "gpu": 0})
     assert params["signal"] == probe.SIGNAL and params["signal_version"] == probe.version()
     # --metric fid_mnist still works, and does not pay for the signal

@@ -173,8 +173,8 @@ def make_plan(method: str, study: str, options: SweepOptions, space: spaces.Sear
     if has_probe:  # the signal where ASHA decides (and at the first and last reports); off when not pruned on
         if options.metric != probe.SIGNAL:
             fixed["probe_samples"] = 0
-        elif options.smoke:
-            fixed.setdefault("probe_samples", probe.SMOKE_SAMPLES)
+        else:
+            fixed.setdefault("probe_samples", probe.SMOKE_SAMPLES if options.smoke else probe.SAMPLES)
         fixed.update(probe_grace=options.grace_period, probe_reduction=float(reduction))
         if options.scheduler == "pbt":  # PBT compares members after every report
             fixed["probe_every"] = 1
