@@ -76,7 +76,8 @@ def test_every_member_is_an_optuna_proposal_judged_by_asha_and_a_child_run(study
         trial = next(t for t in trials if f"m{t.number:04d}" == run.data.tags["trial_id"])
         expected = {"completed": "COMPLETE", "pruned": "PRUNED"}[run.data.tags["status"]]
         assert trial.state.name == expected
-        last = c.get_metric_history(run.info.run_id, logged("fid_mnist"))[-1].value
+        # the sweep's metric, by default the pruning signal: its last fresh value is what Optuna heard
+        last = c.get_metric_history(run.info.run_id, logged(parent.data.params["metric"]))[-1].value
         assert trial.intermediate_values[max(trial.intermediate_values)] == pytest.approx(last)
 
 
