@@ -117,3 +117,25 @@ def test_the_printed_link_opens_the_training_view_with_quality_charts_first(tmp_
     assert {"Runs", "Models", "Model registry"} <= set(texts) and "Judges" not in texts, texts[:40]
     sections = texts[texts.index("matching runs") + 1:]
     assert sections[0] == "quality", sections[:20]  # the first chart section
+
+
+def test_a_pbt_study_report_shows_its_lineage(tmp_path):
+    """Members' exploits, as the coordinator tags them, are a table of the report (real SQLite store)."""
+    from gan_core.report import write_report
+    from gan_core.tracking.sweep_run import SweepRun
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    sweep = SweepRun.start(uri, "san", "pbt-study", {"study": "pbt-study", "metric": "fid_mnist", "scheduler": "pbt"})
+    ids = {}
+    for member, value in (("m0000", 5.0), ("m0001", 7.0)):
+        ids[member] = sweep.trial_run(member, {"lr_d": 1e-3})
+        for step in (20, 40):
+            sweep.log_report(ids[member], {"step": step, "epoch": step / 20, "fid_mnist": value / step * 20,
+                                           "eval_samples": 500})
+    sweep.set_tags(ids["m0001"], {"pbt_parent": "m0000", "pbt_parent.step_20": "m0000"})
+    for run_id in ids.values():
+        sweep.end_trial(run_id, "completed")
+    html = write_report(sweep.run_id, tracking_uri=uri, out=tmp_path / "report.html", log=False).read_text()
+    assert "<h2>PBT lineage</h2>" in html
+    lineage = html.split("<h2>PBT lineage</h2>")[1].split("<h2>")[0]
+    assert "m0001" in lineage and "m0000" in lineage and ">20<" in lineage

@@ -58,7 +58,8 @@ def write_report(target: str, *, tracking_uri: str | None = None, out: str | Pat
                   cost_rows=totals_line(totals), figures=charts,
                   champion_grid=tracking.last_image(uri, champion) if champion else None,
                   samplers=_samplers(uri, champion) if champion else [],
-                  importance=tracking.artifact_bytes(uri, study.parent.run_id, "optuna/importance.png"))
+                  importance=tracking.artifact_bytes(uri, study.parent.run_id, "optuna/importance.png"),
+                  lineage=_lineage(study))
     path = Path(out) if out else Path("runs") / f"{study.sweep}-report.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page)
@@ -87,6 +88,13 @@ def _summary(study, board, best, totals: dict[str, float]) -> str:
                      f"{totals.get('study/epochs', math.nan):.2f} epochs when the winner first led")
         line += "."
     return line
+
+
+def _lineage(study) -> list[list]:
+    """PBT's exploits, from the members' tags: (trial, step, the member whose state it took), in step order."""
+    rows = [[label(t), int(key.rsplit("_", 1)[1]), parent] for t in study.trials
+            for key, parent in t.tags.items() if key.startswith("pbt_parent.step_")]
+    return sorted(rows, key=lambda r: (r[1], r[0]))
 
 
 def _samplers(uri, champion: str) -> list[list]:

@@ -52,7 +52,8 @@ def leaderboard_table(board: Leaderboard) -> str:
 
 def render(*, title: str, facts: list[tuple[str, str]], summary: str, board: Leaderboard,
            cost_rows: list[tuple[str, str]], figures: list[tuple[str, bytes | None, str]],
-           champion_grid: bytes | None, samplers: list[list[Any]], importance: bytes | None) -> str:
+           champion_grid: bytes | None, samplers: list[list[Any]], importance: bytes | None,
+           lineage: list[list[Any]] = ()) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{STYLE}</style></head><body>",
              f"<h1>{html.escape(title)}</h1>",
@@ -66,6 +67,10 @@ def render(*, title: str, facts: list[tuple[str, str]], summary: str, board: Lea
              "<h2>What the study cost</h2>", table(["", ""], [list(r) for r in cost_rows], text_cols={0}),
              "<h2>Learning curves and trade-offs</h2>"]
     parts += [image(data, alt, caption) for alt, data, caption in figures]
+    if lineage:  # a PBT study: which member took whose state, when
+        parts += ["<h2>PBT lineage</h2>", "<p>Each exploit: the member that took a better member's weights, "
+                  "optimizer state and average, at that step, and went on with explored hyperparameters.</p>",
+                  table(["trial", "step", "took the state of"], lineage, text_cols={0, 2})]
     parts += ["<h2>The champion's samples</h2>", image(champion_grid, "champion sample grid",
                                                         "the last sample grid its run logged")]
     parts += ["<h2>Samplers on the champion</h2>",
