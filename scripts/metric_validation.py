@@ -214,7 +214,8 @@ def main() -> None:
             "spearman_fid_mnist_vs_mean": agreement(mean, f"fid_mnist@{FEATURE_LAYER}").get("spearman"),
             "spearman_signal_vs_mean": agreement(mean, probe.SIGNAL).get("spearman")}
     cache["agreement"] = {layer: agreement(rows, f"fid_mnist@{layer}") for layer in FEATURE_LAYERS}
-    cache["signal_agreement"] = {m: agreement(rows, m) for m in (probe.SIGNAL, f"fid_mnist@{FEATURE_LAYER}")}
+    both = [r for r in rows if probe.SIGNAL in r]  # side by side on the same generators
+    cache["signal_agreement"] = {m: agreement(both, m) for m in (probe.SIGNAL, f"fid_mnist@{FEATURE_LAYER}")}
     cache["early_rungs"] = early_rungs(args.runs, rows, f"fid_mnist@{FEATURE_LAYER}")
     cache["signal_early_rungs"] = early_rungs(args.runs, rows, probe.SIGNAL)
     cache["machine"] = f"{hardware()}, torch {torch.__version__}"
