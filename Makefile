@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 CONSTRAINTS ?= constraints.txt
 PIP_C := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 # A laptop-sized study (about 10 minutes on two cores): 8 SAN trials of up to 4 epochs in the space where
-# SAN learns digits fast (search_spaces/san_laptop.yaml), ASHA pruning on fid_mnist, Inception for the finalists.
+# SAN learns digits fast (search_spaces/san_laptop.yaml), ASHA pruning on the signal fid_inception_bf16,
+# Inception for the finalists.
 SWEEP_ARGS ?= --search-space search_spaces/san_laptop.yaml --num-samples 8 --asha-reduction 2
 
 .PHONY: venv sweep test clean
