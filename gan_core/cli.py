@@ -162,12 +162,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     writable_folder(args.out, "--out")
-    source = args.method  # a method (its champion in MLflow) or a checkpoint file
-    is_file = source.endswith(".pt") or Path(source).is_file()
-    model = from_checkpoint(source) if is_file else best_model(source, tracking_uri=args.tracking_uri)
+    is_file = args.method.endswith(".pt") or Path(args.method).is_file()  # else a method: its champion in MLflow
+    model = from_checkpoint(args.method) if is_file else best_model(args.method, tracking_uri=args.tracking_uri)
     samples = model.sample(args.n, sampler=args.sampler, seed=args.seed)
     count = save_pngs(quantize(samples), args.out, progress=True)
-    origin = f"checkpoint {source}" if is_file else f"run {model.run_id}"
+    origin = f"checkpoint {args.method}" if is_file else f"run {model.run_id}"
     print(f"wrote {count} PNGs to {args.out} from {origin} (sampler {args.sampler or model.default_sampler})")
     return 0
 

@@ -31,7 +31,7 @@ c, reads = MlflowClient(sys.argv[1]), 0
 while not os.path.exists(sys.argv[2]) or reads < 5:
     for exp in c.search_experiments():
         for run in c.search_runs([exp.experiment_id]):
-            c.get_metric_history(run.info.run_id, "fid_mnist")
+            c.get_metric_history(run.info.run_id, "quality/fid_mnist")
     reads += 1
     time.sleep(0.02)  # a UI polls; it does not spin
 print(reads)
@@ -56,8 +56,11 @@ def test_readers_read_in_a_loop_while_a_study_writes(tmp_path, env):
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     from mlflow import MlflowClient
 
+    from gan_core.tracking.metric_names import logged
+
     c = MlflowClient(uri)
     trials = c.search_runs([c.get_experiment_by_name("san").experiment_id], "tags.role = 'trial'")
     assert len(trials) == TRIALS and all(r.info.status == "FINISHED" for r in trials)
-    for run in trials:  # every report once
-        assert sorted(m.step for m in c.get_metric_history(run.info.run_id, "fid_mnist")) == list(range(1, REPORTS + 1))
+    for run in trials:  # every report once (stored in its MLflow section, tracking.metric_names)
+        history = c.get_metric_history(run.info.run_id, logged("fid_mnist"))
+        assert sorted(m.step for m in history) == list(range(1, REPORTS + 1))

@@ -160,12 +160,14 @@ def test_bad_levers_are_refused_in_one_line(method, config, words):
         methods.get(method).resolve(config)
 
 
-def test_rejection_sampling_refuses_a_packed_discriminator():
+def test_rejection_sampling_scores_one_sample_of_a_packed_discriminator_as_a_pack_of_its_copies():
     config = methods.get("hinge").resolve({"d_pack": 2})
     D = methods.get("hinge").build_discriminator(config)
     state = {"method": "hinge", "config": config, "discriminator": D.state_dict()}
-    with pytest.raises(ConfigError, match="packs of 2"):
-        methods.frozen_critic(state)
+    x = torch.rand(5, 784) * 2 - 1
+    scores = methods.frozen_critic(state)(x)
+    assert scores.shape == (5,)
+    assert torch.allclose(scores[3], D(torch.stack([x[3], x[3]])).reshape(()), atol=1e-6)
 
 
 # Every body × loss × penalty × spectral norm, with and without the anti-collapse levers: one real step each.

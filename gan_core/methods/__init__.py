@@ -25,11 +25,9 @@ def frozen_critic(state: dict[str, Any], device: torch.device | str = "cpu") -> 
     """A finished run's D, rebuilt from its checkpoint, as a frozen scalar function of x (for DRS)."""
     method = get(state["method"])
     config = method.resolve({k: v for k, v in state["config"].items() if k in method.schema})
-    if config["d_pack"] > 1:
-        raise ConfigError(f"this {state['method']} run's D judges packs of {config['d_pack']} samples, "
-                          f"not one: it cannot score samples one by one for rejection sampling")
     D = method.build_discriminator(config)
     D.load_state_dict(state["discriminator"])
     D.to(device).eval().requires_grad_(False)
-    critic = method.critic(D)
-    return lambda x: critic(x).reshape(-1)
+    critic, pack = method.critic(D), config["d_pack"]
+    # a packed D judges packs: one sample is scored as the pack of its own copies
+    return lambda x: critic(x.repeat_interleave(pack, dim=0) if pack > 1 else x).reshape(-1)

@@ -104,7 +104,7 @@ class PopulationTrainer:
     def set_hyperparameters(self, k: int, values: dict[str, Any]) -> None:
         """Member k goes on with other float hyperparameters (PBT's explore): its weights and state stay. Only
         per-member keys are taken from ``values`` (a resumed member's config with a longer budget is no change)."""
-        varying = [key for key in members.per_member_keys(self.method) if key != "seed"]
+        varying = members.per_member_keys(self.method)  # the seed too: an exploited member's root is the donor's
         config = {**self.configs[k], **{key: v for key, v in values.items() if key in varying}}
         members.check_together(self.method, [self.configs[0], config])
         self.configs[k] = config
@@ -126,7 +126,6 @@ class PopulationTrainer:
         self.alive[k], self.finite[k] = self.alive[donor], self.finite[donor]
         self.ages[k] = self.ages[donor]
         self.last_probe[k] = dict(self.last_probe[donor])
-        self.configs[k] = {**self.configs[k], "seed": config["seed"]}  # the donor's streams: a replay's root
         self.set_hyperparameters(k, config)
 
     # --- training ------------------------------------------------------------------
@@ -238,8 +237,8 @@ class PopulationTrainer:
         self.ages = [s.age for s in saved]
         self.last_probe = [dict(s.last_probe) for s in saved]
         self.ema_updates.copy_(torch.tensor([float(s.ema_updates if s.average is not None else s.age) for s in saved]))
-        for k, member in enumerate(state["members"]):  # hyperparameters PBT changed since the member started
-            self.set_hyperparameters(k, member["config"])
+        for k, member in enumerate(state["members"]):
+            self.set_hyperparameters(k, member["config"])  # what PBT changed since the member started
         self.alive.copy_(torch.as_tensor(state["alive"]))
         self.finite.copy_(torch.as_tensor(state["finite"]))
         self.deaths = {int(k): v for k, v in state["deaths"].items()}
