@@ -231,39 +231,33 @@ def main(argv: list[str] | None = None) -> int:
           f"reference cache: empty temporary folder", flush=True)
 
     rows, errors, results = [], [], {}
-    for device in devices:
+
+    def measure(device: str, key: str, what: str, call, line) -> None:
+        """One measurement's rows, kept under (device, key); a failure is an error line, and the rest goes on."""
         try:
-            r, info = mnist_rows(device, args.samples, args.repeats)
-            rows += r
-            results[(device, "mnist")] = info
-            print(f"  {device} MNIST metrics: cold {info['cold_s']:.3f} s, warm {info['warm_s']:.3f} s", flush=True)
+            r, info = call()
+            rows.extend(r)
+            results[(device, key)] = info
+            print(f"  {device} {what}: {line(info)}", flush=True)
         except Exception as err:
-            errors.append(f"{device} MNIST metrics: {type(err).__name__}: {err}")
+            errors.append(f"{device} {what}: {type(err).__name__}: {err}")
             traceback.print_exc(limit=3, file=sys.stderr)
+
+    for device in devices:
+        measure(device, "mnist", "MNIST metrics", lambda: mnist_rows(device, args.samples, args.repeats),
+                lambda i: f"cold {i['cold_s']:.3f} s, warm {i['warm_s']:.3f} s")
         mnist_info = results.get((device, "mnist"))
         if mnist_info and args.probe_samples > 0:
-            try:
-                r, info = probe_rows(device, args.probe_samples, mnist_info["warm_s"], args.samples)
-                rows += r
-                results[(device, "probe")] = info
-                print(f"  {device} pruning signal on {args.probe_samples}: warm {info['probe_s']:.2f} s", flush=True)
-            except Exception as err:
-                errors.append(f"{device} pruning signal: {type(err).__name__}: {err}")
-                traceback.print_exc(limit=3, file=sys.stderr)
+            measure(device, "probe", "pruning signal",
+                    lambda: probe_rows(device, args.probe_samples, mnist_info["warm_s"], args.samples),
+                    lambda i: f"{args.probe_samples} samples, warm {i['probe_s']:.2f} s")
         n_inc = args.inception_samples
         if n_inc is None:
             n_inc = PROTOCOL_SAMPLES if device == "cuda" else 500
-        if n_inc <= 0:
-            continue
-        try:
-            r, info = inception_rows(device, n_inc, target)
-            rows += r
-            results[(device, "inception")] = info
-            print(f"  {device} Inception on {n_inc}: cold {info['cold_s']:.1f} s, warm {info['warm_s']:.1f} s, "
-                  f"{1000 * info['per_image_s']:.1f} ms per image", flush=True)
-        except Exception as err:
-            errors.append(f"{device} Inception: {type(err).__name__}: {err}")
-            traceback.print_exc(limit=3, file=sys.stderr)
+        if n_inc > 0:
+            measure(device, "inception", "Inception", lambda: inception_rows(device, n_inc, target),
+                    lambda i: f"{n_inc} samples, cold {i['cold_s']:.1f} s, warm {i['warm_s']:.1f} s, "
+                              f"{1000 * i['per_image_s']:.1f} ms per image")
     if "cuda" not in devices:
         rows.append(["cuda", "(all)", "", "", "", "", "", "", "", "GPU: not measured, no GPU available"])
 
