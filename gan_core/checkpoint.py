@@ -39,11 +39,8 @@ def save(state: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
-def load(path: str | Path, *, method: str | None = None) -> dict[str, Any]:
-    """A checkpoint that a gan_core report wrote (tensors and primitives only, loaded safely).
-
-    ``method`` additionally requires it to be a run of that method or job.
-    """
+def read(path: str | Path) -> dict[str, Any]:
+    """Any dict saved with torch.save (tensors and primitives only, loaded safely), or one clear error."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -52,7 +49,18 @@ def load(path: str | Path, *, method: str | None = None) -> dict[str, Any]:
     except Exception as err:
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(err).__name__}: "
                               f"{str(err).splitlines()[0][:160] if str(err) else ''})") from None
-    if not isinstance(state, dict) or "method" not in state or "config" not in state:
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} is not a gan_core checkpoint (a {type(state).__name__}, not a dict)")
+    return state
+
+
+def load(path: str | Path, *, method: str | None = None) -> dict[str, Any]:
+    """A checkpoint that a gan_core report wrote (tensors and primitives only, loaded safely).
+
+    ``method`` additionally requires it to be a run of that method or job.
+    """
+    state = read(path)
+    if "method" not in state or "config" not in state:
         raise CheckpointError(f"{path} is not a gan_core checkpoint (no method and config in it)")
     if method is not None and state["method"] != method:
         raise CheckpointError(f"{path} is a {state['method']!r} run, not {method!r}")

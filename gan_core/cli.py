@@ -11,7 +11,8 @@ import yaml
 
 from . import METHODS, PRESETS, SAMPLERS, checkpoint, interrupt, presets
 from .config import COMMON
-from .data import quantize
+from .cli_args import non_negative_int, parse_sets, positive_int
+from .data import MAPPINGS
 from .errors import ConfigError, UserError
 from .gan_model import best_model, from_checkpoint
 from .images import save_pngs
@@ -24,33 +25,6 @@ from .population import REFUSED, train_population
 from .standalone import train
 
 
-def int_at_least(minimum: int):
-    """argparse type: an integer >= ``minimum``, refused in one line before any compute."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-    parse.__name__ = f"integer >= {minimum}"  # argparse names the type in its message
-    return parse
-
-
-positive_int, non_negative_int = int_at_least(1), int_at_least(0)
-
-
-def _parse_sets(pairs: list[str]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set expects key=value, got {pair!r}")
-        out[key.strip()] = value.strip()
-    return out
-
-
 def train_config(args: argparse.Namespace) -> tuple[str, dict]:
     """(method, config) from --method or --preset, then --set, then the budget flags."""
     if bool(args.method) == bool(args.preset):
@@ -59,7 +33,7 @@ def train_config(args: argparse.Namespace) -> tuple[str, dict]:
     if args.preset:
         preset = presets.get(args.preset)
         method, config = preset.method, dict(preset.config)
-    config.update(_parse_sets(args.set))
+    config.update(parse_sets(args.set))
     if args.epochs is not None:
         config.update(epochs=args.epochs, max_steps=0)  # a preset's budget gives way to the flag
     if args.max_steps is not None:
@@ -165,9 +139,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     is_file = args.method.endswith(".pt") or Path(args.method).is_file()  # else a method: its champion in MLflow
     model = from_checkpoint(args.method) if is_file else best_model(args.method, tracking_uri=args.tracking_uri)
     samples = model.sample(args.n, sampler=args.sampler, seed=args.seed)
-    count = save_pngs(quantize(samples), args.out, progress=True)
+    count = save_pngs(MAPPINGS[args.mapping](samples), args.out, progress=True)
     origin = f"checkpoint {args.method}" if is_file else f"run {model.run_id}"
-    print(f"wrote {count} PNGs to {args.out} from {origin} (sampler {args.sampler or model.default_sampler})")
+    print(f"wrote {count} PNGs to {args.out} from {origin} (sampler {args.sampler or model.default_sampler}, "
+          f"{args.mapping} pixel mapping)")
     return 0
 
 
@@ -226,11 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     sample = sub.add_parser("sample", help="write 0.png … (N-1).png from best_model(METHOD) or a checkpoint.pt")
-    sample.add_argument("method", help="a method (its champion in MLflow) or a GAN run's checkpoint.pt")
+    sample.add_argument("method", help="a method (its champion in MLflow), a GAN run's checkpoint.pt, "
+                        "or a generator's state dict (gan_core/weights/best_generator.pt)")
     sample.add_argument("--n", type=positive_int, default=10_000)
     sample.add_argument("--out", required=True)
     sample.add_argument("--sampler", choices=SAMPLERS, default=None, help="default: the run's best")
     sample.add_argument("--seed", type=non_negative_int, default=0)
+    sample.add_argument("--mapping", choices=tuple(MAPPINGS), default="protocol",
+                        help="protocol: [-1, 1] -> [0, 255]; template: the course template's (x < 0 black)")
     sample.add_argument("--tracking-uri", default=None)
     sample.set_defaults(func=cmd_sample)
 

@@ -75,6 +75,15 @@ def quantize(x: torch.Tensor) -> torch.Tensor:
     return ((x.detach().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
+def quantize_template(x: torch.Tensor) -> torch.Tensor:
+    """The course template's PNGs: ``save_image`` on the raw tanh output clamps to [0, 1] and rounds x·255,
+    so every x < 0 is black. The seeds' figures were most likely made this way; compare on the same mapping."""
+    return (x.detach().clamp(0, 1) * 255 + 0.5).clamp(0, 255).to(torch.uint8)
+
+
+MAPPINGS = {"protocol": quantize, "template": quantize_template}  # pixel mappings by name, the protocol's first
+
+
 class Batches:
     """Shuffled batches drawn by index on the data's device; one reshuffle per epoch.
 

@@ -28,6 +28,9 @@ class GanModel:
         """n samples [n, 1, 28, 28] in [-1, 1]; ``sampler`` defaults to the run's best."""
         name = sampler or self.default_sampler
         sampling.check_sampler(name)
+        if name == "drs" and "discriminator" not in self.state:
+            raise ModelNotFoundError("sampler 'drs' needs the run's discriminator; a bare generator state dict "
+                                     "samples 'plain' only (give the run's checkpoint.pt for DRS)")
         return sampling.draw(name, n, generator=self.generator, base=self.state,
                              fitted=self.fitted_sampler(name), seed=seed)
 
@@ -54,7 +57,11 @@ def load_run(run_id: str, *, tracking_uri: str | None = None, record: ranking.Ru
 
 
 def from_checkpoint(path: str | Path) -> GanModel:
-    """A GAN run's checkpoint.pt (a run folder's, a population member's, or a shipped generator's), untracked."""
+    """A GAN run's checkpoint.pt (a run folder's or a population member's), or a bare ``Generator`` state dict
+    (the shipped one, gan_core/weights/best_generator.pt), untracked."""
+    state = checkpoint.read(path)
+    if set(state) == set(Generator().state_dict()):
+        return GanModel(frozen_generator(state), "", "generator", state={"generator": state})
     state = checkpoint.load(path)
     if "generator" not in state or "discriminator" not in state:
         raise ConfigError(f"{path} is a {state.get('method')!r} checkpoint, not a GAN run's")

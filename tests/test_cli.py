@@ -116,6 +116,27 @@ def test_gan_sample_writes_pngs_from_a_checkpoint(base_checkpoint, tmp_path, env
     assert missing.returncode == 2 and "nope.pt" in missing.stderr and "Traceback" not in missing.stderr
 
 
+def test_gan_sample_takes_a_bare_generator_state_dict_on_either_pixel_mapping(base_checkpoint, tmp_path, env):
+    """The shipped generator is a plain state dict that loads into Generator(); its PNGs need no MLflow."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    from gan_core import checkpoint
+    from gan_core.data import quantize_template
+    from gan_core.models import frozen_generator
+    from gan_core.sampling import draw
+    state = checkpoint.load(base_checkpoint)["generator"]
+    torch.save(state, tmp_path / "g.pt")
+    result = gan("sample", str(tmp_path / "g.pt"), "--n", "3", "--mapping", "template", "--out",
+                 str(tmp_path / "pngs"), env=env)
+    assert result.returncode == 0, result.stderr
+    expected = quantize_template(draw("plain", 3, generator=frozen_generator(state), base={}, seed=0))
+    assert np.array_equal(np.array(Image.open(tmp_path / "pngs" / "2.png")), expected[2].view(28, 28).numpy())
+    drs = gan("sample", str(tmp_path / "g.pt"), "--n", "3", "--sampler", "drs", "--out", str(tmp_path / "d"), env=env)
+    assert drs.returncode == 2 and "discriminator" in drs.stderr and "Traceback" not in drs.stderr
+    assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())
+
+
 @pytest.mark.parametrize("method, extra", [
     ("drs", ["--set", "calibration_samples=500", "--set", "burn_in=500", "--set", "drs_percentile=80"]),
     ("latent_reweighting", ["--max-steps", "4", "--set", "eval_every_steps=2", "--set", "batch_size=32",

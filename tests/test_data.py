@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_core.data import Batches, DataNotFoundError, load_mnist, quantize, to_unit_range
+from gan_core.data import Batches, DataNotFoundError, load_mnist, quantize, quantize_template, to_unit_range
 from gan_core.images import save_grid, save_pngs
 
 
@@ -17,6 +17,16 @@ def test_pixel_mapping_is_pinned():
     assert quantize(x).tolist() == [0, 64, 128, 191, 255, 255, 0]
     u8 = torch.arange(256, dtype=torch.uint8)
     assert torch.equal(quantize(to_unit_range(u8)), u8)  # the round trip is exact
+
+
+def test_template_mapping_is_torchvision_save_image_on_the_raw_output(tmp_path):
+    """The seeds' likely mapping: what the course template's save_image(x) writes, x < 0 black."""
+    from torchvision.utils import save_image
+    x = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    save_image(x, tmp_path / "t.png")
+    written = torch.from_numpy(np.array(Image.open(tmp_path / "t.png"))[..., 0].copy())
+    assert torch.equal(quantize_template(x).view(28, 28), written)
+    assert quantize_template(torch.tensor([-1.0, -0.01, 0.0, 0.5, 1.0])).tolist() == [0, 0, 0, 128, 255]
 
 
 def test_png_files_hold_exact_pixels(tmp_path):
