@@ -24,7 +24,7 @@ sweep: venv
 	$(BIN)/python sweeps/san_lambda_bs.py $(SWEEP_ARGS)
 
 test: venv
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=30 $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache runs mlruns mlflow.db ray_results
