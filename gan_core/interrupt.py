@@ -17,7 +17,12 @@ class Interrupted(KeyboardInterrupt):
 
 
 class StudyInterrupted(Exception):
-    """A sweep's driver was stopped by SIGINT or SIGTERM after Tune saved the study; the message says what."""
+    """A sweep's driver was stopped (SIGINT, SIGTERM, or its tracking server away too long) after Tune saved
+    the study; the message says what, ``status`` is the exit status."""
+
+    def __init__(self, message: str, status: int = 128 + signal.SIGINT):
+        super().__init__(message)
+        self.status = status
 
 
 def exit_status(stop: KeyboardInterrupt) -> int:

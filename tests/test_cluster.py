@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from gan_core.tracking.metric_names import logged
+from servers import base_env, free_port, start_mlflow, stop_session, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -35,49 +32,6 @@ SMOKE_TRIALS = 6  # sweep.SMOKE_SAMPLES
 pytestmark = pytest.mark.skipif(
     not (BIN / "ray").exists() or not (BIN / "mlflow").exists(),
     reason=f"the ray and mlflow CLIs are not installed next to {sys.executable} (pip install 'ray[default,tune]' mlflow)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("", 0))  # free on every address, loopback aliases included
-        return s.getsockname()[1]
-
-
-def session_pids(sid: int) -> list[int]:
-    """Processes of one session: everything a `ray start` or server we launched left running."""
-    pids = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if os.getsid(int(name)) == sid:
-                    pids.append(int(name))
-            except OSError:
-                pass
-    return pids
-
-
-def stop_session(sid: int, grace: float = 5.0) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in session_pids(sid):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.time() + grace
-        while session_pids(sid) and time.time() < deadline:
-            time.sleep(0.2)
-
-
-def base_env() -> dict[str, str]:
-    """The test's environment for Ray and MLflow processes: our venv first on PATH (the job's
-    `python`), no auth token (local test only), and no PYTHONPATH, so gan_core must come from
-    the job's uploaded working dir."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["RAY_AUTH_MODE"] = "disabled"
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 # --- the MLflow server ---------------------------------------------------------------------
@@ -116,23 +70,9 @@ def server():
             srv.backend = f"sqlite:///{base}/mlflow.db"
         port = free_port()
         srv.uri = f"http://127.0.0.1:{port}"
-        env = base_env()
-        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # no background job runners on 2 cores
-        log = open(base / "mlflow.log", "w")
-        proc = subprocess.Popen([str(ROOT / "infra" / "mlflow_server.sh"), "--backend-store-uri", srv.backend,
-                                 "--artifacts-destination", str(srv.artifacts), "--port", str(port),
-                                 "--workers", "1"],
-                                cwd=base, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = start_mlflow(srv.backend, srv.artifacts, port, base)
         srv.sid = proc.pid
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(srv.uri + "/health", timeout=2).read()
-                break
-            except Exception:
-                assert proc.poll() is None, (base / "mlflow.log").read_text()[-3000:]
-                assert time.time() < deadline, "MLflow server did not answer in 120 s"
-                time.sleep(1)
+        wait_healthy(srv.uri, proc, base / "mlflow.log")
         yield srv
     finally:
         if srv.sid:

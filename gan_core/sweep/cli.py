@@ -112,9 +112,10 @@ def exit_on_user_error(call):
     except (interrupt.StudyInterrupted, KeyboardInterrupt) as stop:
         if isinstance(stop, interrupt.StudyInterrupted):
             print(f"interrupted: {stop}; resume with: {interrupt.resume_command(sys.argv[1:])}", file=sys.stderr)
-        else:  # before Tune ran, or a second signal while it saved
-            print(f"interrupted before the study was saved; rerun with: "
-                  f"{interrupt.resume_command(sys.argv[1:], resume=False)}", file=sys.stderr)
+            sys.exit(stop.status)
+        # before Tune ran, or a second signal while it saved
+        print(f"interrupted before the study was saved; rerun with: "
+              f"{interrupt.resume_command(sys.argv[1:], resume=False)}", file=sys.stderr)
         sys.exit(130)
 
 

@@ -2,6 +2,7 @@
 report (MemberSearch), and writes every member's MLflow child run: all writes from this one process."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -23,7 +24,9 @@ class Coordinator:
 
     def __init__(self, search_options: dict[str, Any], sweep_run: tracking.SweepRun, method,
                  held: set[str] | None = None):
-        self.search, self.sweep_run, self.resolve = MemberSearch(**search_options), sweep_run, method.resolve
+        # its own outbox: this process writes the members' runs while the driver waits on Tune
+        self.sweep_run = dataclasses.replace(sweep_run, role="coordinator")
+        self.search, self.resolve = MemberSearch(**search_options), method.resolve
         self.method = method.name
         self.runs: dict[str, str] = {}
         self.spent: dict[str, dict[str, float]] = {}  # each member's seconds so far
@@ -125,6 +128,10 @@ class Coordinator:
                 self.sweep_run.end_trial(self.runs[member_id], "failed", reason)
             self.search.end(member_id, "failed")
         return left
+
+    def flush(self) -> None:
+        """Write what this process's outbox still holds (the server away at the end), before the ranking."""
+        self.sweep_run.flush(wait=True)
 
     def records(self) -> list[dict[str, Any]]:
         """Every member's record, for the sweep's table."""

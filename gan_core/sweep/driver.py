@@ -11,14 +11,17 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from .. import search_space as spaces, tracking, trainables
 from ..interrupt import StudyInterrupted
+from ..tracking.outbox import OutageTooLong
 from . import optuna_search, ray_session
 from .plan import SweepOptions, SweepPlan, make_plan
 from .population_driver import run_population_sweep
 from .results import SweepResult, finish
 from .tune_callback import MlflowTracker
 
+OUTAGE = 75  # exit status of a study stopped by its tracking server's outage (EX_TEMPFAIL: try again later)
 
-def _tuner(plan: SweepPlan, trainable, sweep_run: tracking.SweepRun, callbacks: list) -> tune.Tuner:
+
+def _tuner(plan: SweepPlan, trainable, tracker: MlflowTracker, callbacks: list) -> tune.Tuner:
     o = plan.options
     if plan.restore_from is not None:
         return tune.Tuner.restore(plan.restore_from[0], trainable, resume_unfinished=True, resume_errored=False)
@@ -34,7 +37,7 @@ def _tuner(plan: SweepPlan, trainable, sweep_run: tracking.SweepRun, callbacks: 
                                               points=plan.points)),
         run_config=tune.RunConfig(
             name=plan.name, storage_path=plan.storage_uri, verbose=o.verbose,
-            callbacks=[MlflowTracker(sweep_run, o.metric), *callbacks],
+            callbacks=[tracker, *callbacks],
             failure_config=tune.FailureConfig(max_failures=o.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
 
@@ -63,9 +66,14 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
     trainable = tune.with_resources(trainable, resources)
     sweep_run = tracking.SweepRun.start(plan.uri, method, plan.name,
                                         {} if plan.restore_from else plan.parent_params(resources))
-    grid = _tuner(plan, trainable, sweep_run, callbacks or []).fit()
+    tracker = MlflowTracker(sweep_run, plan.options.metric)
+    grid = _tuner(plan, trainable, tracker, callbacks or []).fit()
     ray.shutdown()  # the rest talks to MLflow only: let go of Ray (on a cluster this only disconnects)
-    check_interrupted(grid, sweep_run, plan.options.num_samples)
+    check_interrupted(grid, sweep_run, plan.options.num_samples, outage=tracker.outage)
+    try:
+        sweep_run.flush(wait=True)  # the ranking below reads the store: everything written first
+    except OutageTooLong as err:
+        raise StudyInterrupted(f"{err}; Tune saved the study in {grid.experiment_path}", status=OUTAGE) from None
     return finish(plan, grid, sweep_run)
 
 
@@ -79,12 +87,16 @@ def saved_unfinished(experiment_path: str) -> list[str]:
     return [t["trial_id"] for t in trials if t.get("status") not in ("TERMINATED", "ERROR")]
 
 
-def check_interrupted(grid, sweep_run: tracking.SweepRun, num_samples: int) -> None:
-    """Tune returns normally from SIGINT, its state saved: mark what was cut short, and say so instead of ranking."""
+def check_interrupted(grid, sweep_run: tracking.SweepRun, num_samples: int, outage: str | None = None) -> None:
+    """Tune returns normally from SIGINT, its state saved: mark what was cut short, and say so instead of ranking.
+    ``outage``: the tracking server was away past the outbox's limit (the marks wait in its journal)."""
     cut = saved_unfinished(grid.experiment_path)
     started = len(grid._experiment_analysis.trials)  # the ResultGrid counts only trials that reported
-    if not cut and started >= num_samples:
+    if not cut and started >= num_samples and outage is None:
         return
     sweep_run.interrupt(cut, "interrupted; --resume continues it")
+    if outage:
+        raise StudyInterrupted(f"{outage}; {len(cut)} trials cut short, Tune saved the study in "
+                               f"{grid.experiment_path}", status=OUTAGE)
     raise StudyInterrupted(f"{started - len(cut)} of {num_samples} trials ended, {len(cut)} cut short "
                            f"(their runs marked KILLED in MLflow); Tune saved the study in {grid.experiment_path}")

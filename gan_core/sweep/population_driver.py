@@ -82,6 +82,7 @@ def run_population_sweep(plan: SweepPlan, callbacks: list) -> SweepResult:
     if left:
         print(f"{len(left)} member(s) not trained because their population failed ({errors[0] if errors else ''}); "
               f"they end as failed")
+    ray.get(coordinator.flush.remote())
     records = ray.get(coordinator.records.remote())
     ray.shutdown()
     return finish_members(plan, records, sweep_run, grid.experiment_path, coordinator_folder(plan))

@@ -1,8 +1,10 @@
 """Tune -> MLflow: a child run per trial with its metrics, grids and final checkpoint, ended with its status."""
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ray import cloudpickle
 from ray import tune
@@ -48,12 +50,21 @@ def end_status(error: Exception | None) -> str:
 
 
 class MlflowTracker(tune.Callback):
-    """Logs every trial to MLflow from the driver (one writer, no SQLite contention)."""
+    """Logs every trial to MLflow from the driver (one writer, no SQLite contention). While a tracking server
+    is away the writes wait in the sweep run's outbox; past its limit the study stops as on Ctrl-C (Tune
+    saves it) and ``outage`` says why."""
 
     def __init__(self, sweep_run: tracking.SweepRun, metric: str):
         self.sweep_run, self.metric = sweep_run, metric
         self.runs: dict[str, str] = {}
         self.checkpoints: dict[str, Any] = {}
+        self.outage: str | None = None
+
+    def _guard(self, write: Callable[[], None]) -> None:
+        write()  # kept in the outbox's journal while the server is away
+        if self.outage is None and self.sweep_run.overdue():
+            self.outage = self.sweep_run.overdue()
+            os.kill(os.getpid(), signal.SIGINT)  # Tune saves the study and stops its trials, as on Ctrl-C
 
     def _run_id(self, trial) -> str:
         if trial.trial_id not in self.runs:
@@ -61,18 +72,25 @@ class MlflowTracker(tune.Callback):
         return self.runs[trial.trial_id]
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self._run_id(trial)
+        self._guard(lambda: self._run_id(trial))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        self.sweep_run.log_report(self._run_id(trial), {k: v for k, v in result.items() if k not in TUNE_KEYS})
+        self._guard(lambda: self.sweep_run.log_report(
+            self._run_id(trial), {k: v for k, v in result.items() if k not in TUNE_KEYS}))
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
         self.checkpoints[trial.trial_id] = checkpoint
-        with checkpoint.as_directory() as folder:
-            self.sweep_run.log_samples(self._run_id(trial), Path(folder) / SAMPLES,
-                                       int(trial.last_result.get("step", 0)))
+
+        def write():
+            with checkpoint.as_directory() as folder:
+                self.sweep_run.log_samples(self._run_id(trial), Path(folder) / SAMPLES,
+                                           int(trial.last_result.get("step", 0)))
+        self._guard(write)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
+        self._guard(lambda: self._complete(trial))
+
+    def _complete(self, trial):
         result = trial.last_result or {}
         run_id = self._run_id(trial)
         checkpoint = self.checkpoints.get(trial.trial_id) or trial.checkpoint
@@ -87,4 +105,4 @@ class MlflowTracker(tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info):
         error = trial_error(trial)
-        self.sweep_run.end_trial(self._run_id(trial), end_status(error), error_line(error, trial))
+        self._guard(lambda: self.sweep_run.end_trial(self._run_id(trial), end_status(error), error_line(error, trial)))
