@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from gan_core import checkpoint
+from gan_core import METHODS, checkpoint
 from gan_core.data import MAPPINGS
 from gan_core.gan_model import GanModel, best_model, from_checkpoint, load_run
 from gan_core.metrics.evaluate import evaluate_samples, noise_for_evaluation, score_images
@@ -60,7 +60,7 @@ def resolve(source: str, epoch: int | None, tracking_uri: str | None) -> tuple[s
     if path.is_file():
         model = from_checkpoint(path) if epoch is None else None
         return str(path), (model.state if model else torch.load(path, map_location="cpu", weights_only=True)), None
-    from gan_core import METHODS  # a method's champion, else a run id
+    # a method's champion, else a run id
     model = best_model(source, tracking_uri=tracking_uri) if source in METHODS else \
         load_run(source, tracking_uri=tracking_uri)
     return f"mlflow run {model.run_id}", model.state, model

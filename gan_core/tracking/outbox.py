@@ -15,11 +15,11 @@ import json
 import os
 import shutil
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import TrackingUnavailableError
+from .store import health_error
 
 LIMIT_ENV = "GAN_TRACKING_OUTAGE_LIMIT"
 DEFAULT_LIMIT = 1800.0
@@ -42,12 +42,8 @@ def limit_from_env() -> float:
     return value
 
 
-def answers(uri: str, timeout: float = 3.0) -> bool:
-    try:
-        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout).read()
-        return True
-    except Exception:
-        return False
+def answers(uri: str) -> bool:
+    return health_error(uri, timeout=3.0) is None
 
 
 def few_retries() -> None:

@@ -60,15 +60,20 @@ def write_ahead_log(path: str) -> None:
         db.execute("PRAGMA journal_mode=WAL")
 
 
+def health_error(uri: str, timeout: float = 5.0) -> Exception | None:
+    """Why an HTTP tracking server's /health does not answer, or None when it does."""
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout).read()
+        return None
+    except Exception as err:
+        return err
+
+
 def check_reachable(uri: str) -> None:
     """Fail fast, before any compute, when an HTTP tracking server does not answer."""
-    if not uri.startswith(("http://", "https://")):
-        return
-    try:
-        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).read()
-    except Exception as err:
+    if uri.startswith(("http://", "https://")) and (err := health_error(uri)) is not None:
         raise TrackingUnavailableError(f"MLflow tracking server {uri} is unreachable "
-                                       f"({type(err).__name__}: {err}); start it or fix --tracking-uri") from None
+                                       f"({type(err).__name__}: {err}); start it or fix --tracking-uri")
 
 
 def git_commit() -> str:
