@@ -85,7 +85,9 @@ def test_new_quality_settings_are_searched_where_the_method_allows_them():
                                   "vanilla_20ep", "hinge_20ep", "san_20ep", "r1_20ep", "wgan_gp_20ep"])
 def test_the_studies_search_the_discriminators_levers(name):
     space = search_space.load(search_space.SPACES_DIR / f"{name}.yaml")
-    assert {"d_mbstd", "d_pack", "augment", "lr_decay"} <= set(space.search)
+    # augment left the SAN and WGAN-GP studies once the vanilla and hinge studies pruned all 11 of its trials
+    levers = {"d_mbstd", "d_pack", "lr_decay"} | ({"augment"} if name in ("vanilla_20ep", "hinge_20ep") else set())
+    assert levers <= set(space.search)
     assert "d_arch" not in space.search  # measured: the conv D collapsed in every setting tried (docs/levers.md)
     if name.endswith("_20ep"):
         assert space.asha == {"grace": 2, "reduction": 3} and space.fixed["epochs"] == 20
