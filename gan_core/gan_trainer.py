@@ -35,7 +35,7 @@ def lr_factor(config: dict, step, total: int):
 
 
 def probe_due(config: dict, step: int, every: int, final: bool) -> bool:
-    """Whether the report at ``step`` computes the pruning signal (ASHA's rungs, the first and last report)."""
+    """Whether the report at ``step`` computes the pruning signal (ASHA's rungs or PBT's rounds, and the last report)."""
     return bool(config["probe_samples"]) and probe.is_probe_report(
         math.ceil(step / every), final, config["probe_grace"], config["probe_reduction"], config["probe_every"])
 

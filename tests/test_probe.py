@@ -39,20 +39,21 @@ def test_the_signal_is_fresh_at_every_report_where_rays_asha_decides(grace, redu
             decided.append(report)
     probed = [r for r in range(1, max_t + 1) if probe.is_probe_report(r, r == max_t, grace, reduction)]
     assert decided and set(decided) <= set(probed), (decided, probed)
-    assert set(probed) - set(decided) <= {1, max_t}
+    assert set(probed) - set(decided) <= {max_t}  # no probe that no rung reads, but the last
     assert len(probed) <= 2 + math.ceil(math.log(max_t / grace, reduction)) + 1  # a few probes, not every report
 
 
 def test_under_pbt_the_signal_is_fresh_at_every_round():
     assert all(probe.is_probe_report(r, False, 5, 3, every=1) for r in range(1, 10))
-    assert [r for r in range(1, 10) if probe.is_probe_report(r, r == 9, 1, 3, every=4)] == [1, 4, 8, 9]
+    assert [r for r in range(1, 10) if probe.is_probe_report(r, r == 9, 1, 3, every=4)] == [4, 8, 9]
 
 
 def test_a_run_carries_the_signal_between_rungs_and_checkpoints_it():
     reports = []
     config = {**PROBE, "max_steps": 50, "eval_every_steps": 10, "probe_grace": 2, "probe_reduction": 2}
     gan_core.train("hinge", config, on_report=lambda m, s, x: reports.append((m, s)))
-    assert [m["probe_fresh"] for m, _ in reports] == [True, True, False, True, True]  # reports 1, 2, 4 and last
+    assert [m["probe_fresh"] for m, _ in reports] == [False, True, False, True, True]  # the rungs 2, 4 and last
+    assert reports[0][0][probe.SIGNAL] == math.inf  # before the first rung: a placeholder no rung reads
     carried, before = reports[2][0], reports[1][0]
     assert carried[probe.SIGNAL] == before[probe.SIGNAL] and carried["probe_samples"] == 32
     assert reports[3][0][probe.SIGNAL] != before[probe.SIGNAL]
@@ -65,8 +66,8 @@ def test_population_members_carry_the_signal_as_runs_do():
     train_population("hinge", configs, on_report=lambda members, state, samples: seen.append(members))
     for members in seen:
         assert all(probe.SIGNAL in m for m in members)
-    assert [m["probe_fresh"] for m in (report[0] for report in seen)] == [True, True, True]  # 1, rung 2, last
-    assert seen[0][0][probe.SIGNAL] != seen[0][1][probe.SIGNAL]
+    assert [m["probe_fresh"] for m in (report[0] for report in seen)] == [False, True, True]  # rung 2, last
+    assert seen[0][0][probe.SIGNAL] == math.inf and seen[1][0][probe.SIGNAL] != seen[1][1][probe.SIGNAL]
 
 
 def test_mlflow_records_only_fresh_values(tmp_path):

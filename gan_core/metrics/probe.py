@@ -26,11 +26,11 @@ def names() -> list[str]:
 
 
 def is_probe_report(report: int, final: bool, grace: int, reduction: float, every: int = 0) -> bool:
-    """Whether report number ``report`` (1-based) is probed: the first (so every report carries the signal),
-    the last, and each where the scheduler decides: every ``every`` reports (PBT's rounds) when it is set,
-    else the first report at or past an ASHA rung grace·reduction^k (Ray's ASHA compares
-    ``training_iteration >= milestone``, so a fractional rung is decided at its ceiling)."""
-    if final or report == 1:
+    """Whether report number ``report`` (1-based) is probed: the last, and each where the scheduler decides:
+    every ``every`` reports (PBT's rounds) when it is set, else the first report at or past an ASHA rung
+    grace·reduction^k (Ray's ASHA compares ``training_iteration >= milestone``, so a fractional rung is
+    decided at its ceiling). Reports before the first probe carry a placeholder (``carry``)."""
+    if final:
         return True
     if every:
         return report % every == 0
@@ -52,13 +52,14 @@ def extractor(device: str = "cpu"):
 
 
 def carry(evaluated: dict, last: dict, fresh: bool) -> dict:
-    """``evaluated`` with the signal: its own when ``fresh`` (then remembered in ``last``), else ``last``'s,
-    marked stale by ``probe_fresh`` so that trackers can skip it (Tune needs the metric in every report)."""
+    """``evaluated`` with the signal: its own when ``fresh`` (then remembered in ``last``), else ``last``'s
+    (+inf before the first probe), marked stale by ``probe_fresh`` so that trackers can skip it (Tune needs the metric in every report)."""
     if fresh:
         last.clear()
         last.update({k: evaluated[k] for k in (*names(), "probe_samples") if k in evaluated})
     else:
-        evaluated.update(last)
+        # before the first probe: the worst value, which no rung reads (a rung is always probed)
+        evaluated.update(last or {SIGNAL: math.inf})
     evaluated["probe_fresh"] = fresh
     return evaluated
 
