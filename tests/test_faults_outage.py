@@ -149,3 +149,75 @@ def test_a_bad_outage_limit_is_refused_in_one_line_before_the_study(value, messa
     monkeypatch.setenv(LIMIT_ENV, value)
     with pytest.raises(UserError, match=f"GAN_TRACKING_OUTAGE_LIMIT={value!r}: {message}"):
         limit_from_env()
+
+
+POPULATION_SPACE = """method: san
+search:
+  san_lambda: {type: loguniform, low: 0.5, high: 2}
+smoke: {max_steps: 400, eval_every_steps: 50, eval_samples: 200, inception_samples: 0}
+"""
+
+
+def test_a_population_sweep_stops_past_the_limit_marks_its_members_and_resumes_with_each_report_once(tmp_path):
+    """A population sweep's writes come from its coordinator actor: past the limit the driver stops cleanly
+    (exit 75, one line, unfinished members marked interrupted, not failed), and --resume completes them."""
+    db, port = tmp_path / "mlflow.db", free_port()
+    uri, backend = f"http://127.0.0.1:{port}", f"sqlite:///{tmp_path}/mlflow.db"
+
+    def serve() -> int:
+        proc = start_mlflow(backend, tmp_path / "artifacts", port, tmp_path)
+        wait_healthy(uri, proc, tmp_path / "mlflow.log")
+        return proc.pid
+
+    sid = serve()
+    (tmp_path / "space.yaml").write_text(POPULATION_SPACE)
+    cmd = [sys.executable, str(ROOT / "sweeps" / "san_lambda_bs.py"), "--smoke", "--population", "2",
+           "--num-samples", "3", "--finalists", "0", "--search-space", "space.yaml", "--tracking-uri", uri,
+           "--storage-path", "rr", "--cpus-per-trial", "1", "--metric", "fid_mnist",
+           "--asha-grace", "8"]  # ASHA's one rung is the last report: every member completes
+    env = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}, "RAY_ADDRESS": "local",
+           "PYTHONPATH": str(ROOT), "GAN_TRACKING_OUTAGE_LIMIT": "10", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        logged = "SELECT COUNT(*) FROM metrics WHERE key LIKE '%fid_mnist'"
+        wait_for(lambda: (query(db, logged) or [(0,)])[0][0] > 0, 300, proc, "a member's report in the store")
+        stop_session(sid)
+        stdout, stderr = proc.communicate(timeout=400)
+    finally:
+        if proc.poll() is None:
+            stop_session(proc.pid)
+        stop_session(sid)
+    assert proc.returncode == 75, stdout[-2000:] + stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if line.startswith("interrupted")]
+    assert len(lines) == 1 and f"MLflow tracking server {uri} has not answered" in lines[0], stderr[-3000:]
+    assert "populations cut short" in lines[0] and "Traceback" not in stderr, stderr[-3000:]
+    assert "end as failed" not in stdout  # members are interrupted, not failed
+
+    sid = serve()
+    try:
+        done = subprocess.run([*cmd, "--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    finally:
+        stop_session(sid)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+
+    runs = query(db, "SELECT runs.run_uuid, runs.status, t.value FROM runs JOIN tags t ON t.run_uuid = runs.run_uuid "
+                     "WHERE t.key = 'trial_id'")
+    assert len(runs) == len({r[2] for r in runs}) == 3  # every member once
+    expected = list(range(50, 401, 50))
+    for run_id, status, member in runs:
+        tag = dict(query(db, f"SELECT key, value FROM tags WHERE run_uuid = '{run_id}'"))
+        assert status == "FINISHED" and tag["status"] == "completed", (member, status, tag)
+        steps = sorted(s for (s,) in query(db, f"SELECT step FROM metrics WHERE run_uuid = '{run_id}' "
+                                               "AND key LIKE '%fid_mnist'"))
+        assert steps == expected, (member, steps)  # each report once: none lost, none twice
+        artifacts = next((tmp_path / "artifacts").glob(f"*/{run_id}/artifacts"))
+        grids = sorted(int(p.name.split("+")[2]) for p in (artifacts / "images").glob("samples+step+*.png"))
+        assert grids == expected, (member, grids)
+        assert (artifacts / "checkpoint" / "checkpoint.pt").exists()
+    [(sweep, status)] = query(db, "SELECT t.value, runs.status FROM runs JOIN tags t ON t.run_uuid = runs.run_uuid "
+                                  "WHERE t.key = 'sweep' AND runs.run_uuid IN (SELECT run_uuid FROM tags WHERE "
+                                  "key = 'role' AND value = 'sweep')")
+    assert status == "FINISHED"
+    journal = Path(os.environ["GAN_CACHE_DIR"]) / "outbox" / sweep / "coordinator" / "journal.json"
+    assert journal.exists() and json.loads(journal.read_text())["pending"] == []

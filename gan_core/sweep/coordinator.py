@@ -129,6 +129,18 @@ class Coordinator:
             self.search.end(member_id, "failed")
         return left
 
+    def interrupt(self, reason: str) -> list[str]:
+        """After a stop (SIGINT, SIGTERM, the server away too long): unfinished members stay resumable and
+        their runs are marked interrupted (KILLED), never left RUNNING; a resumed sweep continues them."""
+        left = [m for m, r in self.search.records.items() if r.status not in ENDED and m in self.runs]
+        self.sweep_run.interrupt(left, reason, parent=False)  # the driver marks the parent run
+        return left
+
+    def overdue(self) -> str | None:
+        """Why the sweep should stop: this process's tracking server has been away past the outbox's limit."""
+        self.sweep_run.flush()  # a retry, at most every few seconds: the server may be back
+        return self.sweep_run.overdue()
+
     def flush(self) -> None:
         """Write what this process's outbox still holds (the server away at the end), before the ranking."""
         self.sweep_run.flush(wait=True)

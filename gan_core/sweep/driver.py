@@ -1,8 +1,6 @@
 """run_sweep: one study on Ray Tune (new, or restored with --resume), Optuna proposing, ASHA pruning."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import ray
@@ -16,9 +14,9 @@ from . import optuna_search, ray_session
 from .plan import SweepOptions, SweepPlan, make_plan
 from .population_driver import run_population_sweep
 from .results import SweepResult, finish
+from .stopped import OUTAGE, check_interrupted
 from .tune_callback import MlflowTracker
 
-OUTAGE = 75  # exit status of a study stopped by its tracking server's outage (EX_TEMPFAIL: try again later)
 
 
 def _tuner(plan: SweepPlan, trainable, tracker: MlflowTracker, callbacks: list) -> tune.Tuner:
@@ -69,34 +67,9 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
     tracker = MlflowTracker(sweep_run, plan.options.metric)
     grid = _tuner(plan, trainable, tracker, callbacks or []).fit()
     ray.shutdown()  # the rest talks to MLflow only: let go of Ray (on a cluster this only disconnects)
-    check_interrupted(grid, sweep_run, plan.options.num_samples, outage=tracker.outage)
+    check_interrupted(grid, sweep_run, plan.options.num_samples, outage=MlflowTracker.outages.pop(plan.name, None))
     try:
         sweep_run.flush(wait=True)  # the ranking below reads the store: everything written first
     except OutageTooLong as err:
         raise StudyInterrupted(f"{err}; Tune saved the study in {grid.experiment_path}", status=OUTAGE) from None
     return finish(plan, grid, sweep_run)
-
-
-def saved_unfinished(experiment_path: str) -> list[str]:
-    """Trial ids that Tune's last saved state holds as unfinished: it saves before stopping them on SIGINT
-    (and then marks them TERMINATED in memory, so only the saved state tells a cut-short trial from an ended one)."""
-    states = sorted(Path(experiment_path).glob("experiment_state-*.json"))  # local storage; s3:// has none here
-    if not states:
-        return []
-    trials = [json.loads(entry[0]) for entry in json.loads(states[-1].read_text())["trial_data"]]
-    return [t["trial_id"] for t in trials if t.get("status") not in ("TERMINATED", "ERROR")]
-
-
-def check_interrupted(grid, sweep_run: tracking.SweepRun, num_samples: int, outage: str | None = None) -> None:
-    """Tune returns normally from SIGINT, its state saved: mark what was cut short, and say so instead of ranking.
-    ``outage``: the tracking server was away past the outbox's limit (the marks wait in its journal)."""
-    cut = saved_unfinished(grid.experiment_path)
-    started = len(grid._experiment_analysis.trials)  # the ResultGrid counts only trials that reported
-    if not cut and started >= num_samples and outage is None:
-        return
-    sweep_run.interrupt(cut, "interrupted; --resume continues it")
-    if outage:
-        raise StudyInterrupted(f"{outage}; {len(cut)} trials cut short, Tune saved the study in "
-                               f"{grid.experiment_path}", status=OUTAGE)
-    raise StudyInterrupted(f"{started - len(cut)} of {num_samples} trials ended, {len(cut)} cut short "
-                           f"(their runs marked KILLED in MLflow); Tune saved the study in {grid.experiment_path}")

@@ -14,9 +14,13 @@ from .. import tracking, trainables
 from ..population import pbt
 from ..population.members import signature_text
 from . import ray_session
+from ..interrupt import StudyInterrupted
+from ..tracking.outbox import OutageTooLong
 from .coordinator import Coordinator
+from .stopped import OUTAGE, saved_unfinished
 from .plan import SweepPlan
 from .results import SweepResult, finish_members
+from .tune_callback import MlflowTracker, OutageWatch
 
 
 def coordinator_folder(plan: SweepPlan) -> Path:
@@ -46,6 +50,24 @@ def populations(plan: SweepPlan) -> tuple[int, dict[str, float]]:
     return count, ray_session.trial_resources(plan.space.resources, o.cpus_per_trial, gpu)
 
 
+def check_stopped(plan: SweepPlan, grid, coordinator, sweep_run: tracking.SweepRun) -> None:
+    """Tune returns normally from SIGINT (or the outage watch's stop), its state saved: mark the unfinished
+    members and the parent run interrupted, and say so instead of failing the members and ranking."""
+    cut = saved_unfinished(grid.experiment_path)
+    outage = MlflowTracker.outages.pop(plan.name, None) or ray.get(coordinator.overdue.remote())
+    if not cut and not outage:
+        return
+    reason = "interrupted; --resume continues it"
+    left = ray.get(coordinator.interrupt.remote(reason))
+    ray.shutdown()
+    sweep_run.interrupt([], reason)
+    saved = (f"{len(cut)} of {len(grid._experiment_analysis.trials)} populations cut short, {len(left)} members "
+             f"unfinished (their runs marked KILLED in MLflow); Tune saved the study in {grid.experiment_path}")
+    if outage:
+        raise StudyInterrupted(f"{outage}; {saved}", status=OUTAGE)
+    raise StudyInterrupted(saved)
+
+
 def run_population_sweep(plan: SweepPlan, callbacks: list) -> SweepResult:
     o = plan.options
     ray_session.init_ray()
@@ -73,16 +95,24 @@ def run_population_sweep(plan: SweepPlan, callbacks: list) -> SweepResult:
                          "population": tune.grid_search([f"p{i}" for i in range(count)])},
             tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=count),
             run_config=tune.RunConfig(name=plan.name, storage_path=plan.storage_uri, verbose=o.verbose,
-                                      callbacks=callbacks, failure_config=tune.FailureConfig(max_failures=o.max_failures),
+                                      callbacks=[OutageWatch(plan.name, f"coordinator-{plan.name}"), *callbacks],
+                                      failure_config=tune.FailureConfig(max_failures=o.max_failures),
                                       checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
     grid = tuner.fit()
+    check_stopped(plan, grid, coordinator, sweep_run)
     errors = [f"{type(r.error).__name__}: {str(r.error).strip().splitlines()[-1][:200]}" for r in grid if r.error]
     left = ray.get(coordinator.fail_unfinished.remote(
         "its population failed: " + (errors[0] if errors else "it ended before training this member")))
     if left:
         print(f"{len(left)} member(s) not trained because their population failed ({errors[0] if errors else ''}); "
               f"they end as failed")
-    ray.get(coordinator.flush.remote())
+    try:
+        ray.get(coordinator.flush.remote())  # the ranking reads the store: everything written first
+    except ray.exceptions.RayTaskError as err:
+        if not isinstance(err.cause, OutageTooLong):
+            raise
+        ray.shutdown()
+        raise StudyInterrupted(f"{err.cause}; Tune saved the study in {grid.experiment_path}", status=OUTAGE) from None
     records = ray.get(coordinator.records.remote())
     ray.shutdown()
     return finish_members(plan, records, sweep_run, grid.experiment_path, coordinator_folder(plan))

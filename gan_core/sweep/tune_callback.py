@@ -6,6 +6,7 @@ import signal
 from pathlib import Path
 from typing import Any, Callable
 
+import ray
 from ray import cloudpickle
 from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
@@ -54,17 +55,23 @@ class MlflowTracker(tune.Callback):
     is away the writes wait in the sweep run's outbox; past its limit the study stops as on Ctrl-C (Tune
     saves it) and ``outage`` says why."""
 
+    # per sweep, why it was stopped: a restored Tuner runs the tracker it unpickled, not the driver's new one
+    outages: dict[str, str] = {}
+
     def __init__(self, sweep_run: tracking.SweepRun, metric: str):
         self.sweep_run, self.metric = sweep_run, metric
         self.runs: dict[str, str] = {}
         self.checkpoints: dict[str, Any] = {}
-        self.outage: str | None = None
+
+    @property
+    def outage(self) -> str | None:
+        return MlflowTracker.outages.get(self.sweep_run.sweep)
 
     def _guard(self, write: Callable[[], None]) -> None:
         write()  # kept in the outbox's journal while the server is away
         if self.outage is None and self.sweep_run.overdue():
-            self.outage = self.sweep_run.overdue()
-            os.kill(os.getpid(), signal.SIGINT)  # Tune saves the study and stops its trials, as on Ctrl-C
+            stop_for_outage(self.sweep_run.sweep, self.sweep_run.overdue())
+
 
     def _run_id(self, trial) -> str:
         if trial.trial_id not in self.runs:
@@ -106,3 +113,24 @@ class MlflowTracker(tune.Callback):
     def on_trial_error(self, iteration, trials, trial, **info):
         error = trial_error(trial)
         self._guard(lambda: self.sweep_run.end_trial(self._run_id(trial), end_status(error), error_line(error, trial)))
+
+
+def stop_for_outage(sweep: str, why: str) -> None:
+    """The tracking server has been away past the outbox's limit: Tune saves the study and stops its trials,
+    as on Ctrl-C; the driver then exits with ``why``."""
+    MlflowTracker.outages[sweep] = why
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+class OutageWatch(tune.Callback):
+    """A population sweep's writes come from its coordinator actor: after each population's report, ask it
+    whether its server has been away past the limit (found by name: a restored Tuner unpickles this)."""
+
+    def __init__(self, sweep: str, coordinator: str):
+        self.sweep, self.coordinator = sweep, coordinator
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if self.sweep not in MlflowTracker.outages:
+            why = ray.get(ray.get_actor(self.coordinator).overdue.remote())
+            if why:
+                stop_for_outage(self.sweep, why)

@@ -194,11 +194,11 @@ class SweepRun:
             c.set_tag(run_id, "stop_reason", reason[:4000])
         c.set_terminated(run_id, "FAILED" if status in ("diverged", "failed") else "FINISHED")
 
-    def interrupt(self, trial_ids: list[str], reason: str) -> None:
-        """Mark cut-short trials' runs and the parent run KILLED, never left RUNNING; --resume continues them."""
-        self._write("interrupt", trial_ids=list(trial_ids), reason=reason)
+    def interrupt(self, trial_ids: list[str], reason: str, parent: bool = True) -> None:
+        """Mark cut-short trials' runs (and the parent run) KILLED, never left RUNNING; --resume continues them."""
+        self._write("interrupt", trial_ids=list(trial_ids), reason=reason, parent=parent)
 
-    def _interrupt(self, trial_ids: list[str], reason: str) -> None:
+    def _interrupt(self, trial_ids: list[str], reason: str, parent: bool = True) -> None:
         c = client(self.uri)
         for trial_id in trial_ids:
             found = find_run(c, self.experiment_id, f"tags.sweep = '{self.sweep}' and tags.trial_id = '{trial_id}'")
@@ -206,7 +206,8 @@ class SweepRun:
                 c.set_tag(found.info.run_id, "status", "interrupted")
                 c.set_tag(found.info.run_id, "stop_reason", reason)
                 c.set_terminated(found.info.run_id, "KILLED")
-        c.set_terminated(self.run_id, "KILLED")
+        if parent:
+            c.set_terminated(self.run_id, "KILLED")
 
     # --- the sweep's end ----------------------------------------------------
     def log_figures(self, figures: dict[str, Any]) -> None:
