@@ -2,11 +2,34 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+import math
+from typing import Any, Iterable
 
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
+
+
+def flat_views(flat: torch.Tensor, shapes: list[torch.Size]) -> list[torch.Tensor]:
+    """Views of ``flat`` [K, N] shaped [K, ...] each (``shapes`` include K), in order along N."""
+    views, start = [], 0
+    for shape in shapes:
+        n = math.prod(shape[1:])
+        views.append(flat[:, start:start + n].view(flat.shape[0], *shape[1:]))
+        start += n
+    return views
+
+
+@torch.no_grad()
+def flatten(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
+    """Move the tensors' values into one [K, N] tensor, which it returns: each tensor keeps its identity
+    (a model still holds it, autograd still sees a leaf) and becomes a view of that one, so an update of
+    all of them is one operation on it."""
+    tensors = list(tensors)
+    flat = torch.cat([t.detach().reshape(t.shape[0], -1) for t in tensors], dim=1)
+    for t, view in zip(tensors, flat_views(flat, [t.shape for t in tensors])):
+        t.data = view
+    return flat
 
 
 class Stacked:

@@ -23,7 +23,7 @@ from ..metrics.evaluate import evaluate_members, inception_count, noise_for_eval
 from ..models import LATENT_DIM, Generator, KeyedDropout
 from . import members
 from .optim import StackedOptimizer
-from .stacked import Stacked
+from .stacked import Stacked, flatten
 
 
 class PopulationTrainer:
@@ -40,6 +40,7 @@ class PopulationTrainer:
         self.calls_keys = [k for k in self.D.buffers if k.endswith(".calls")]
         self.g_ema = self._per("g_ema")
         self.G_ema = {k: v.detach().clone() for k, v in self.G.params.items()}
+        self.G_ema_flat = flatten(self.G_ema.values())  # one lerp per step for every tensor of every member
         self.ema_updates = torch.zeros(self.size, dtype=torch.float64, device=device)
         self.opt_g, self.opt_d = self._optimizer(self.G, "lr_g"), self._optimizer(self.D, "lr_d")
         self.batches = Batches(load_mnist("train", device), self.config["batch_size"], seed=seeds)
@@ -136,8 +137,7 @@ class PopulationTrainer:
         loss_d, loss_g, logs = self._step()
         decay = ema.warmup_decay(self.g_ema, self.ema_updates)
         with torch.no_grad():  # a member without averaging keeps decay 0: its "average" is G itself
-            for name, p in self.G.params.items():
-                self.G_ema[name].lerp_(p, (1 - decay).to(p.dtype).view(-1, *([1] * (p.dim() - 1))))
+            self.G_ema_flat.lerp_(self.opt_g.flat, (1 - decay).to(self.G_ema_flat.dtype).view(-1, 1))
         self.ema_updates += 1
         self.finite &= torch.isfinite(loss_d) & torch.isfinite(loss_g)
         self.last_losses = (loss_d.detach(), loss_g.detach())  # a retired member's reason quotes them
