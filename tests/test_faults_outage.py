@@ -55,6 +55,49 @@ def query(db: Path, sql: str) -> list[tuple]:
         return []
 
 
+def tracking_server(tmp_path: Path):
+    """A real `mlflow server` on SQLite in ``tmp_path``: (its database, its URI, serve), where serve() starts it,
+    again after a stop, on the same port and returns its session id."""
+    db, port = tmp_path / "mlflow.db", free_port()
+    uri = f"http://127.0.0.1:{port}"
+
+    def serve() -> int:
+        proc = start_mlflow(f"sqlite:///{db}", tmp_path / "artifacts", port, tmp_path)
+        wait_healthy(uri, proc, tmp_path / "mlflow.log")
+        return proc.pid
+    return db, uri, serve
+
+
+def study_env(limit: int) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}, "RAY_ADDRESS": "local",
+            "PYTHONPATH": str(ROOT), "GAN_TRACKING_OUTAGE_LIMIT": str(limit), "OMP_NUM_THREADS": "1"}
+
+
+def parent_run(db: Path) -> tuple[str, str]:
+    """(sweep name, MLflow status) of the study's parent run."""
+    [(sweep, status)] = query(db, "SELECT t.value, runs.status FROM runs JOIN tags t ON t.run_uuid = runs.run_uuid "
+                                  "WHERE t.key = 'sweep' AND runs.run_uuid IN (SELECT run_uuid FROM tags WHERE "
+                                  "key = 'role' AND value = 'sweep')")
+    return sweep, status
+
+
+STORED = "SELECT COUNT(*) FROM metrics WHERE key LIKE '%fid_mnist'"  # reports in the server's store
+
+
+def start_study(cmd: list[str], folder: Path, limit: int, server: int) -> subprocess.Popen:
+    """The study's driver in its own session, once the server holds its first report (on failure both the
+    driver's and the ``server``'s sessions are stopped)."""
+    proc = subprocess.Popen(cmd, cwd=folder, env=study_env(limit), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        wait_for(lambda: (query(folder / "mlflow.db", STORED) or [(0,)])[0][0] > 0, 300, proc, "report in the store")
+    except BaseException:
+        stop_session(proc.pid)
+        stop_session(server)
+        raise
+    return proc
+
+
 def wait_for(condition, timeout: float, proc: subprocess.Popen, what: str) -> None:
     deadline = time.time() + timeout
     while not condition():
@@ -64,34 +107,22 @@ def wait_for(condition, timeout: float, proc: subprocess.Popen, what: str) -> No
 
 
 def test_a_study_trains_through_a_server_outage_and_resumes_after_one_past_the_limit(tmp_path):
-    db, port = tmp_path / "mlflow.db", free_port()
-    uri, backend = f"http://127.0.0.1:{port}", f"sqlite:///{tmp_path}/mlflow.db"
-
-    def serve() -> int:
-        proc = start_mlflow(backend, tmp_path / "artifacts", port, tmp_path)
-        wait_healthy(uri, proc, tmp_path / "mlflow.log")
-        return proc.pid
-
+    db, uri, serve = tracking_server(tmp_path)
     sid = serve()
     (tmp_path / "space.yaml").write_text(SPACE)
     cmd = [sys.executable, str(ROOT / "sweeps" / "san_lambda_bs.py"), "--smoke", "--num-samples", str(TRIALS),
            "--max-concurrent", "1", "--finalists", "0", "--search-space", "space.yaml", "--tracking-uri", uri,
            "--storage-path", "rr"]
-    env = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}, "RAY_ADDRESS": "local",
-           "PYTHONPATH": str(ROOT), "GAN_TRACKING_OUTAGE_LIMIT": str(LIMIT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    env = study_env(LIMIT)
+    proc = start_study(cmd, tmp_path, LIMIT, sid)
     try:
-        logged = "SELECT COUNT(*) FROM metrics WHERE key LIKE '%fid_mnist'"
-        wait_for(lambda: (query(db, logged) or [(0,)])[0][0] > 0, 300, proc, "report in the store")
-
         # 1. a short outage: training goes on, and the store catches up once the server is back
         stop_session(sid)
         before = reported(tmp_path / "rr")
         wait_for(lambda: reported(tmp_path / "rr") >= before + 2, 120, proc,
                  "training while the server is away")
         sid = serve()
-        caught_up = lambda: (query(db, logged) or [(0,)])[0][0] >= reported(tmp_path / "rr")
+        caught_up = lambda: (query(db, STORED) or [(0,)])[0][0] >= reported(tmp_path / "rr")
         wait_for(caught_up, 120, proc, "catching up after the outage")
 
         # 2. an outage past the limit: one line naming the server, and the command that resumes
@@ -132,9 +163,7 @@ def test_a_study_trains_through_a_server_outage_and_resumes_after_one_past_the_l
         assert sorted(map(int, grids)) == sorted(set(seen[trial_id])), (trial_id, grids)  # one per report
         if tag["status"] == "completed":
             assert (artifacts / "checkpoint" / "checkpoint.pt").exists()
-    [(sweep, status)] = query(db, "SELECT t.value, runs.status FROM runs JOIN tags t ON t.run_uuid = runs.run_uuid "
-                                  "WHERE t.key = 'sweep' AND runs.run_uuid IN (SELECT run_uuid FROM tags WHERE "
-                                  "key = 'role' AND value = 'sweep')")
+    sweep, status = parent_run(db)
     assert status == "FINISHED"
     journal = Path(os.environ["GAN_CACHE_DIR"]) / "outbox" / sweep / "driver" / "journal.json"
     assert journal.exists() and json.loads(journal.read_text())["pending"] == []  # it was used, and emptied
@@ -161,27 +190,16 @@ smoke: {max_steps: 400, eval_every_steps: 50, eval_samples: 200, inception_sampl
 def test_a_population_sweep_stops_past_the_limit_marks_its_members_and_resumes_with_each_report_once(tmp_path):
     """A population sweep's writes come from its coordinator actor: past the limit the driver stops cleanly
     (exit 75, one line, unfinished members marked interrupted, not failed), and --resume completes them."""
-    db, port = tmp_path / "mlflow.db", free_port()
-    uri, backend = f"http://127.0.0.1:{port}", f"sqlite:///{tmp_path}/mlflow.db"
-
-    def serve() -> int:
-        proc = start_mlflow(backend, tmp_path / "artifacts", port, tmp_path)
-        wait_healthy(uri, proc, tmp_path / "mlflow.log")
-        return proc.pid
-
+    db, uri, serve = tracking_server(tmp_path)
     sid = serve()
     (tmp_path / "space.yaml").write_text(POPULATION_SPACE)
     cmd = [sys.executable, str(ROOT / "sweeps" / "san_lambda_bs.py"), "--smoke", "--population", "2",
            "--num-samples", "3", "--finalists", "0", "--search-space", "space.yaml", "--tracking-uri", uri,
            "--storage-path", "rr", "--cpus-per-trial", "1", "--metric", "fid_mnist",
            "--asha-grace", "8"]  # ASHA's one rung is the last report: every member completes
-    env = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}, "RAY_ADDRESS": "local",
-           "PYTHONPATH": str(ROOT), "GAN_TRACKING_OUTAGE_LIMIT": "10", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    env = study_env(10)
+    proc = start_study(cmd, tmp_path, 10, sid)
     try:
-        logged = "SELECT COUNT(*) FROM metrics WHERE key LIKE '%fid_mnist'"
-        wait_for(lambda: (query(db, logged) or [(0,)])[0][0] > 0, 300, proc, "a member's report in the store")
         stop_session(sid)
         stdout, stderr = proc.communicate(timeout=400)
     finally:
@@ -215,9 +233,7 @@ def test_a_population_sweep_stops_past_the_limit_marks_its_members_and_resumes_w
         grids = sorted(int(p.name.split("+")[2]) for p in (artifacts / "images").glob("samples+step+*.png"))
         assert grids == expected, (member, grids)
         assert (artifacts / "checkpoint" / "checkpoint.pt").exists()
-    [(sweep, status)] = query(db, "SELECT t.value, runs.status FROM runs JOIN tags t ON t.run_uuid = runs.run_uuid "
-                                  "WHERE t.key = 'sweep' AND runs.run_uuid IN (SELECT run_uuid FROM tags WHERE "
-                                  "key = 'role' AND value = 'sweep')")
+    sweep, status = parent_run(db)
     assert status == "FINISHED"
     journal = Path(os.environ["GAN_CACHE_DIR"]) / "outbox" / sweep / "coordinator" / "journal.json"
     assert journal.exists() and json.loads(journal.read_text())["pending"] == []
