@@ -25,9 +25,9 @@ class StackedOptimizer:
     whatever the number of parameter tensors: on a GPU, kernel launches bound this small MLP's step."""
 
     def __init__(self, params: list[torch.Tensor], kind: str, lr: torch.Tensor,
-                 betas: tuple[torch.Tensor, torch.Tensor] | None = None, flat: torch.Tensor | None = None):
+                 betas: tuple[torch.Tensor, torch.Tensor] | None = None):
         self.params, self.kind, self.lr = list(params), kind, lr.double()
-        self.flat = flatten(self.params) if flat is None else flat
+        self.flat = flatten(self.params)
         self.betas = tuple(b.double() for b in betas) if betas is not None else None
         self.steps = torch.zeros_like(self.lr)  # per member: a member that joins later starts its own count
         self.lr_scale = torch.ones_like(self.lr)  # a learning-rate schedule's factor per member

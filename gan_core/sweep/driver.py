@@ -18,7 +18,6 @@ from .stopped import OUTAGE, check_interrupted
 from .tune_callback import MlflowTracker
 
 
-
 def _tuner(plan: SweepPlan, trainable, tracker: MlflowTracker, callbacks: list) -> tune.Tuner:
     o = plan.options
     if plan.restore_from is not None:

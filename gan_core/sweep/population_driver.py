@@ -11,15 +11,15 @@ from ray import tune
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from .. import tracking, trainables
+from ..interrupt import StudyInterrupted
 from ..population import pbt
 from ..population.members import signature_text
-from . import ray_session
-from ..interrupt import StudyInterrupted
 from ..tracking.outbox import OutageTooLong
+from . import ray_session
 from .coordinator import Coordinator
-from .stopped import OUTAGE, saved_unfinished
 from .plan import SweepPlan
 from .results import SweepResult, finish_members
+from .stopped import OUTAGE, saved_unfinished
 from .tune_callback import MlflowTracker, OutageWatch
 
 
