@@ -47,6 +47,28 @@ def share(spent: dict[str, float], members: int) -> dict[str, float]:
     return {k: v / max(members, 1) for k, v in spent.items()}
 
 
+class Shares:
+    """Each member's running total of its shares: what a population trained in one process records as its own."""
+
+    def __init__(self, totals: list[dict[str, float]]):
+        self.totals = [{k: float(t.get(k, 0.0)) for k in SECONDS} for t in totals]
+
+    def charge(self, spent: dict[str, float], active: list[bool]) -> dict[str, float]:
+        """Share ``spent``, an interval the ``active`` members trained together; return one member's part."""
+        part = share(spent, sum(active))
+        self.totals = [add(t, part) if on else t for t, on in zip(self.totals, active)]
+        return part
+
+    def charged(self) -> dict[str, float]:
+        """What the members were charged together: the process's seconds so far."""
+        return {k: sum(t[k] for t in self.totals) for k in SECONDS}
+
+
+def since(total: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    """The seconds a running ``total`` grew by since ``before``."""
+    return {k: total.get(k, 0.0) - before.get(k, 0.0) for k in SECONDS}
+
+
 def counts(steps: int, images_per_step: int) -> dict[str, int]:
     return {"generator_steps": int(steps), "samples_seen": int(steps) * int(images_per_step)}
 

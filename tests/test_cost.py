@@ -1,8 +1,10 @@
 """What a run and a study cost: the loop's counters across a resume, members' shares, the cost to reach a champion."""
 import math
 
+import pytest
+
 import gan_core
-from gan_core import cost
+from gan_core import checkpoint, cost
 
 from conftest import TINY
 
@@ -52,3 +54,24 @@ def test_the_comparison_table_shows_cost_beside_quality():
     cells = dict(zip(header.split(" | "), line.split(" | ")))
     assert cells["fid"] == "70.000" and cells["best fid_mnist"] == "20.000"
     assert cells["cpu_s"] == "1100.000" and cells["epochs"] == "9.500" and cells["epochs to best"] == "4.250"
+
+
+def test_a_standalone_populations_members_share_its_cost_and_count_their_own_steps(tmp_path):
+    from gan_core.population import train_population
+
+    config = {**TINY, "eval_samples": 200, "batch_size": 32, "max_steps": 4, "eval_every_steps": 2}
+    seen = []
+    keep = lambda members, state, samples: seen.append(([dict(m) for m in members], state["cost"]))
+    train_population("vanilla", config, size=3, out_dir=tmp_path, on_report=keep)
+    train_population("vanilla", {**config, "max_steps": 6}, size=3, out_dir=tmp_path, resume=True, on_report=keep)
+    assert len(seen) == 3
+    for members, process in seen:  # every report: the members' seconds add up to what the process spent
+        for key in cost.SECONDS[:2]:
+            assert math.fsum(m[key] for m in members) == pytest.approx(process[key], rel=1e-9)
+            assert all(m[key] == pytest.approx(process[key] / 3, rel=1e-9) for m in members)  # all trained alike
+        for m in members:
+            assert m["generator_steps"] == m["member_step"] and m["samples_seen"] == m["member_step"] * 32
+    assert seen[2][1]["cpu_seconds"] > seen[1][1]["cpu_seconds"]  # the resume went on from the saved shares
+    saved = checkpoint.load(tmp_path / "member_001" / checkpoint.FILE)  # a member's folder holds its own share
+    assert saved["cost"]["cpu_seconds"] == pytest.approx(seen[2][0][1]["cpu_seconds"])
+

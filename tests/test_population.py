@@ -177,9 +177,17 @@ def test_population_folders_resume_exactly_and_members_serve_like_runs(tmp_path)
 
 def test_a_diverging_member_is_retired_and_the_others_go_on():
     config = {**BUDGET, "optimizer": "sgd", "max_steps": 60, "eval_every_steps": 30}
-    finals = train_population("san", [{**config, "lr_d": 2e-4}, {**config, "lr_d": 10.0, "seed": 1}])
+    seen = []
+    finals = train_population("san", [{**config, "lr_d": 2e-4}, {**config, "lr_d": 10.0, "seed": 1}],
+                              on_report=lambda members, state, samples: seen.append(([dict(m) for m in members],
+                                                                                     state["cost"])))
     assert finals[0]["status"] == "completed" and finals[0]["step"] == 60 and "fid_mnist" in finals[0]
     assert finals[1]["status"] == "diverged" and "member 1 diverged by step" in finals[1]["reason"]
+    # its cost stops where it was retired; the member still training is charged the rest of the process's
+    (first, _), (last, process) = seen[0], seen[-1]
+    assert first[1]["status"] == "diverged" and last[1]["cpu_seconds"] == first[1]["cpu_seconds"]
+    assert last[0]["cpu_seconds"] + last[1]["cpu_seconds"] == pytest.approx(process["cpu_seconds"], rel=1e-9)
+    assert last[0]["cpu_seconds"] > last[1]["cpu_seconds"]
 
 
 def test_the_divergence_check_keeps_its_cadence_when_slot_0_is_refilled():

@@ -16,7 +16,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from .. import checkpoint, loop, registry
+from .. import checkpoint, cost, loop, registry
 from ..device import pick_device
 from ..errors import CheckpointError, ConfigError
 from ..gan_trainer import schedule
@@ -69,8 +69,9 @@ def resume_state(out: Path, configs: list[dict[str, Any]]) -> dict[str, Any]:
     for k, (before, config) in enumerate(zip(saved["configs"], json.loads(json.dumps(configs)))):
         checkpoint.check_resume(f"member {k} of {out}", before, config, int(members[0]["step"]),
                                 schedule(config)[0])
-    return {**saved["population"], "configs": configs, "members": members,
-            "step": members[0]["step"], "train_seconds": members[0]["train_seconds"]}
+    return {**saved["population"], "configs": configs, "members": members, "step": members[0]["step"],
+            "train_seconds": members[0]["train_seconds"],
+            "cost": cost.Shares([cost.seconds_of(m) for m in members]).charged()}  # the process's, its members' sum
 
 
 def train_population(method: str, config: dict[str, Any] | list[dict[str, Any]], *, size: int | None = None,
@@ -102,8 +103,16 @@ def train_population(method: str, config: dict[str, Any] | list[dict[str, Any]],
         saved = out / "pbt.json" if out is not None else None
         pbt = PBT(job, configs, interval=perturb_interval, seed=configs[0]["seed"],
                   saved=json.loads(saved.read_text()) if resume and saved.exists() else None)
+    # each member's own seconds: the loop counts the process's, which the members still training share
+    shares = cost.Shares([cost.seconds_of(m) for m in state["members"]] if state else [{}] * len(configs))
+    retired = set(map(int, state["deaths"])) if state else set()
 
     def report(members: list[dict[str, Any]], state: dict[str, Any], samples_u8) -> None:
+        shares.charge(cost.since(state["cost"], shares.charged()), [k not in retired for k in range(len(members))])
+        for k, metrics in enumerate(members):
+            metrics.update(shares.totals[k], **cost.counts(trainer.ages[k], trainer.images_per_step))
+            if metrics.get("status") == "diverged":
+                retired.add(k)
         if pbt is not None:
             for k, metrics in enumerate(members):  # each member's schedule, as metrics per step
                 metrics.update({f"hp_{key}": v for key, v in pbt.hyperparameters(trainer.configs[k]).items()})
@@ -119,8 +128,8 @@ def train_population(method: str, config: dict[str, Any] | list[dict[str, Any]],
         for k, metrics in enumerate(members):
             folder = out / MEMBER.format(k)
             folder.mkdir(parents=True, exist_ok=True)
-            checkpoint.save({**state["members"][k], "step": state["step"], "train_seconds": state["train_seconds"]},
-                            folder / checkpoint.FILE)
+            checkpoint.save({**state["members"][k], "step": state["step"], "train_seconds": state["train_seconds"],
+                             "cost": shares.totals[k]}, folder / checkpoint.FILE)
             save_grid(samples_u8[k], folder / "samples" / f"step_{metrics['step']:07d}.png")
             with open(folder / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(metrics) + "\n")
