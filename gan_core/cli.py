@@ -138,11 +138,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     writable_folder(args.out, "--out")
     is_file = args.method.endswith(".pt") or Path(args.method).is_file()  # else a method: its champion in MLflow
     model = from_checkpoint(args.method) if is_file else best_model(args.method, tracking_uri=args.tracking_uri)
-    samples = model.sample(args.n, sampler=args.sampler, seed=args.seed)
-    count = save_pngs(MAPPINGS[args.mapping](samples), args.out, progress=True)
+    sampler = args.sampler or model.default_sampler
     origin = f"checkpoint {args.method}" if is_file else f"run {model.run_id}"
-    print(f"wrote {count} PNGs to {args.out} from {origin} (sampler {args.sampler or model.default_sampler}, "
-          f"{args.mapping} pixel mapping)")
+    tick = time.perf_counter()  # a sampler can take minutes for 10,000 samples before the first PNG is written
+    print(f"drawing {args.n} samples from {origin} with sampler {sampler} ...", flush=True)
+    samples = model.sample(args.n, sampler=args.sampler, seed=args.seed)
+    print(f"drew them in {time.perf_counter() - tick:.0f} s", flush=True)
+    count = save_pngs(MAPPINGS[args.mapping](samples), args.out, progress=True)
+    print(f"wrote {count} PNGs to {args.out} from {origin} (sampler {sampler}, {args.mapping} pixel mapping)")
     return 0
 
 

@@ -112,6 +112,7 @@ def test_gan_sample_writes_pngs_from_a_checkpoint(base_checkpoint, tmp_path, env
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "pngs").glob("*.png")) == sorted(f"{i}.png" for i in range(12))
     assert f"from checkpoint {base_checkpoint}" in result.stdout
+    assert "drawing 12 samples" in result.stdout and "writing PNGs" in result.stderr  # each long step says so
     missing = gan("sample", str(tmp_path / "nope.pt"), "--n", "2", "--out", str(tmp_path / "x"), env=env)
     assert missing.returncode == 2 and "nope.pt" in missing.stderr and "Traceback" not in missing.stderr
 

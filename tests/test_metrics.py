@@ -182,11 +182,13 @@ def test_off_manifold_images_are_deterministic_and_in_range():
         assert not torch.equal(part, digits[:part.shape[0]])  # every kind changes its input
 
 
-def test_inception_path_end_to_end_on_real_images():
+def test_inception_path_end_to_end_on_real_images(capsys):
     extractor = inception_extractor()
     feats = extract(extractor, load_mnist("test")[:8])
     assert feats.shape == (8, 2048) and np.isfinite(feats).all()
-    train_score = score_images(load_mnist("train")[:48], "inception")
+    assert capsys.readouterr().err == ""  # no bar unless asked
+    train_score = score_images(load_mnist("train")[:48], "inception", progress="finalist 1/1: Inception features")
+    assert "finalist 1/1: Inception features" in capsys.readouterr().err  # what a person reads while it runs
     noise_score = score_images(torch.randint(0, 256, (48, 784), dtype=torch.uint8), "inception")
     assert set(train_score) == {"fid", "precision", "recall", "density", "coverage"}
     assert 0 < train_score["fid"] < noise_score["fid"]

@@ -46,12 +46,13 @@ def generate(generator: torch.nn.Module, n: int, *, seed: int = EVAL_SEED, batch
     return torch.cat(out)
 
 
-def score_images(images_u8: torch.Tensor, extractor: str | Extractor, *, device: str = "cpu") -> dict[str, float]:
+def score_images(images_u8: torch.Tensor, extractor: str | Extractor, *, device: str = "cpu",
+                 progress: str | None = None) -> dict[str, float]:
     """fid/precision/recall/density/coverage of uint8 samples [n, 784] against n MNIST test
-    images, on an extractor or its name."""
+    images, on an extractor or its name; ``progress`` labels a bar over the feature extraction."""
     if isinstance(extractor, str):
         extractor = EXTRACTORS[extractor](device)
-    return score_features(extract(extractor, images_u8), extractor)
+    return score_features(extract(extractor, images_u8, progress), extractor)
 
 
 def score_features(feats, extractor: Extractor) -> dict[str, float]:

@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from ..data import to_unit_range
 from ..errors import ConfigError
@@ -76,10 +77,13 @@ EXTRACTORS = {"mnist": mnist_extractor, "inception": inception_extractor, "incep
 
 
 @torch.no_grad()
-def extract(extractor: Extractor, images_u8: torch.Tensor) -> np.ndarray:
-    """Features of uint8 images [N, 784] (any device), batched, as float64 numpy."""
+def extract(extractor: Extractor, images_u8: torch.Tensor, progress: str | None = None) -> np.ndarray:
+    """Features of uint8 images [N, 784] (any device), batched, as float64 numpy. ``progress``: a bar with
+    that label (10,000 Inception images take minutes on a CPU)."""
     out = []
-    for start in range(0, images_u8.shape[0], extractor.batch_size):
-        batch = images_u8[start:start + extractor.batch_size].to(extractor.device)
-        out.append(extractor.embed(batch).double().cpu())
+    with tqdm(total=images_u8.shape[0], desc=progress, unit="img", disable=progress is None, mininterval=5) as bar:
+        for start in range(0, images_u8.shape[0], extractor.batch_size):
+            batch = images_u8[start:start + extractor.batch_size].to(extractor.device)
+            out.append(extractor.embed(batch).double().cpu())
+            bar.update(batch.shape[0])
     return torch.cat(out).numpy()

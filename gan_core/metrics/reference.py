@@ -61,7 +61,8 @@ def load_reference(extractor: Extractor, n: int, split: str = "test") -> Referen
         with np.load(path) as z:
             radii = {k: torch.from_numpy(z[f"radii_k{k}"]) for k in KS}
             return Reference(z["features"], z["mu"], z["sigma"], radii, path)
-    features = extract(extractor, real_images(split, n))
+    features = extract(extractor, real_images(split, n),  # once per extractor and n, then cached
+                       progress=f"{extractor.name} features of {n} MNIST {split} images (the reference)")
     mu, sigma = gaussian_stats(features)
     features32 = features.astype(np.float32)
     radii = knn_radii_many(torch.from_numpy(features32), KS)

@@ -40,7 +40,8 @@ def score_finalists(runs: list[ranking.RunRecord], *, metric: str, count: int, s
         print(f"Inception fid: finalist {i}/{len(finalists)} (trial {run.tags.get('trial_id', run.run_id)}, "
               f"{metric} {run.metrics[metric]:.3f}) on {samples} samples ...", flush=True)
         state = checkpoint.load(tracking.download_checkpoint(run.run_id, uri) / checkpoint.FILE)
-        metrics = score_images(samples_of(state, samples, base, device), "inception", device=str(device))
+        metrics = score_images(samples_of(state, samples, base, device), "inception", device=str(device),
+                               progress=f"finalist {i}/{len(finalists)}: Inception features")
         tracking.log_metrics(run.run_id, {**metrics, "inception_samples": samples},
                              step=int(run.metrics.get("step", 0)), uri=uri)
         scored.append(run.run_id)
