@@ -47,6 +47,8 @@ def wait_healthy(url: str, seconds: float = 120) -> None:
 def compare_url(base: str, store: str, method: str, view: str) -> str:
     from mlflow import MlflowClient
 
+    from gan_core.sweep.cli import charts_page
+
     c = MlflowClient(store)
     exp = c.get_experiment_by_name(method)
     if exp is None:
@@ -58,12 +60,7 @@ def compare_url(base: str, store: str, method: str, view: str) -> str:
     if view == "experiment":  # the runs table, with child runs under the sweep
         return f"{base}/#/experiments/{exp.experiment_id}/runs"
     if view == "charts":  # the trials' charts side by side, one section per metric prefix (quality first)
-        query = urllib.parse.urlencode({"workflowType": "machine_learning", "compareRunsMode": "CHART",
-                                        "searchFilter": f"tags.mlflow.parentRunId = '{sweeps[0].info.run_id}'",
-                                        # a filter with a sort other than by date lists the trials flat, not
-                                        # under their collapsed parent: the charts show the ten best trials
-                                        "orderByKey": "metrics.`quality/fid_mnist`", "orderByAsc": "true"})
-        return f"{base}/#/experiments/{exp.experiment_id}/runs?{query}"
+        return base + charts_page(exp.experiment_id, sweeps[0].info.run_id)
     runs = json.dumps([r.info.run_id for r in trials])
     query = urllib.parse.urlencode({"runs": runs, "experiments": json.dumps([exp.experiment_id])})
     return f"{base}/#/compare-runs?{query}"

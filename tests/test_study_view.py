@@ -108,15 +108,16 @@ def test_the_printed_link_opens_the_training_view_with_quality_charts_first(tmp_
             except OSError:
                 assert time.time() < deadline, "mlflow server did not start"
                 time.sleep(1)
-        link = re.search(r"open (\S+)", open_the_ui(base, "san", sweep.experiment_id)).group(1)
+        link = re.search(r"open (\S+)", open_the_ui(base, "san", sweep.experiment_id, sweep.run_id)).group(1)
         texts = texts_of(link)
     finally:
         server.terminate()
         server.wait(timeout=30)
     # the model-training view's navigation, not the GenAI one (Overview, Traces, Judges)
     assert {"Runs", "Models", "Model registry"} <= set(texts) and "Judges" not in texts, texts[:40]
-    sections = texts[texts.index("matching runs") + 1:]
+    sections = texts[next(i for i, t in enumerate(texts) if t.startswith("matching run")) + 1:]
     assert sections[0] == "quality", sections[:20]  # the first chart section
+    assert "san-t1" in texts and "s1" not in texts, texts[:60]  # the sweep's trials, listed without their parent
 
 
 def test_a_pbt_study_report_shows_its_lineage(tmp_path):

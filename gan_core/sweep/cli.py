@@ -5,6 +5,7 @@ import argparse
 import math
 import os
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from ..paths import writable_folder
 from ..sampling.jobs import JOBS
 from ..population.members import REFUSED
 from ..report import write_report
+from ..tracking import metric_names
 from .driver import run_sweep
 from .plan import storage_uri
 from .ray_session import latest_experiment
@@ -158,14 +160,31 @@ def where_to_look(method: str, result: SweepResult, tracking_uri: str | None) ->
         lines = [f"champion's samples: {grid.resolve()}"]
     else:
         lines = []
-    experiment = tracking.client(uri).get_experiment_by_name(method)
-    return "\n".join(lines + [open_the_ui(uri, method, experiment.experiment_id if experiment else "0")])
+    c = tracking.client(uri)
+    experiment = c.get_experiment_by_name(method)
+    if experiment is None:
+        return "\n".join(lines + [open_the_ui(uri, method, "0")])
+    parent = c.search_runs([experiment.experiment_id], f"tags.role = 'sweep' and tags.sweep = '{result.name}'",
+                           max_results=1)
+    return "\n".join(lines + [open_the_ui(uri, method, experiment.experiment_id,
+                                          parent[0].info.run_id if parent else None)])
 
 
-def open_the_ui(uri: str, method: str, experiment_id: str) -> str:
+def charts_page(experiment_id: str, sweep_run_id: str | None = None) -> str:
+    """The MLflow UI's path to the model-training view's charts (MLflow 3.17 starts in its GenAI view unless the
+    URL says otherwise). With ``sweep_run_id``: only that sweep's trials, listed flat (a filter with a sort other
+    than by date stops the UI nesting them under their collapsed parent), best fid_mnist first."""
+    query = {"workflowType": "machine_learning", "compareRunsMode": "CHART"}
+    if sweep_run_id is not None:
+        query |= {"searchFilter": f"tags.mlflow.parentRunId = '{sweep_run_id}'",
+                  "orderByKey": f"metrics.`{metric_names.logged('fid_mnist')}`", "orderByAsc": "true"}
+    return f"/#/experiments/{experiment_id}/runs?{urllib.parse.urlencode(query)}"
+
+
+def open_the_ui(uri: str, method: str, experiment_id: str, sweep_run_id: str | None = None) -> str:
     """How to see the study: a tracking server already serves its UI; a local store needs ``mlflow ui``. The link
-    opens the model-training view's charts (MLflow 3.17 starts in its GenAI view unless the URL says otherwise)."""
-    page = f"/#/experiments/{experiment_id}/runs?workflowType=machine_learning&compareRunsMode=CHART"
+    opens the model-training view's charts (of the sweep's trials, given its parent run)."""
+    page = charts_page(experiment_id, sweep_run_id)
     if uri.startswith(("http://", "https://")):
         return f"compare the runs: open {uri.rstrip('/')}{page}  (experiment {method!r})"
     return (f"compare the runs: mlflow ui --backend-store-uri {uri}  (then open http://127.0.0.1:5000{page}, "
