@@ -12,6 +12,7 @@ from gan_core.gan_trainer import GanTrainer
 from gan_core.models import Generator
 from gan_core.population import PopulationTrainer, train_population
 from gan_core.population.optim import StackedOptimizer
+from gan_core.population.stacked import Stacked
 from conftest import TINY
 
 BUDGET = {**TINY, "max_steps": 20, "eval_every_steps": 10}
@@ -108,6 +109,32 @@ def test_members_generators_are_the_fixed_generator():
         run.load_state_dict(member)
         assert torch.allclose(run.G(z), stacked[k], atol=1e-6)
         assert all(torch.equal(v, member["generator"][n]) for n, v in run.served.state_dict().items())
+
+
+def test_stacked_linear_layers_compute_each_members_layer_and_its_second_derivatives():
+    """Linear layers under ``Stacked`` run our own vmap rule (``population.linear``): each member's output, and the
+    gradients of a gradient penalty (a derivative of a derivative) into its weights, are its own layer's."""
+    torch.manual_seed(0)
+    layers = [torch.nn.Sequential(torch.nn.Linear(5, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2)).double()
+              for _ in range(2)]
+    stacked = Stacked(layers)
+    z = torch.randn(4, 5, dtype=torch.float64)
+    for k, layer in enumerate(layers):  # an input every member shares
+        assert torch.allclose(stacked(z, shared=True)[k], layer(z), rtol=1e-12, atol=1e-12)
+    for shape in ((2, 4, 5), (2, 5), (2, 3, 4, 5)):  # a member's input [B, in], [in] and [B1, B2, in]
+        x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+        (grad,) = torch.autograd.grad(stacked(x).pow(2).sum(), x, create_graph=True)
+        grad.pow(2).sum().backward()
+        for k, layer in enumerate(layers):
+            layer.zero_grad()
+            xk = x[k].detach().requires_grad_(True)
+            assert torch.allclose(stacked(x)[k], layer(xk), rtol=1e-12, atol=1e-12)
+            (grad_k,) = torch.autograd.grad(layer(xk).pow(2).sum(), xk, create_graph=True)
+            grad_k.pow(2).sum().backward()
+            for name, p in layer.named_parameters():
+                assert torch.allclose(stacked.params[name].grad[k], p.grad, rtol=1e-10, atol=1e-12), (shape, k, name)
+        for p in stacked.parameters():
+            p.grad = None
 
 
 @pytest.mark.parametrize("kind, torch_kind, extra", [("adam", torch.optim.Adam, {}),

@@ -21,13 +21,15 @@ class StackedOptimizer:
     """One of adam, rmsprop or sgd for stacked parameters; hyperparameters are float64 [K] tensors.
 
     The parameters' values live in one [K, N] tensor (``flat``, see ``stacked.flatten``) and their
-    gradients are gathered into one (a single concatenation), so a step is a dozen tensor operations
-    whatever the number of parameter tensors: on a GPU, kernel launches bound this small MLP's step."""
+    gradients are gathered into another (one ``_foreach_copy_`` into its views), so a step is a dozen tensor
+    operations whatever the number of parameter tensors: on a GPU, kernel launches bound this small MLP's step."""
 
     def __init__(self, params: list[torch.Tensor], kind: str, lr: torch.Tensor,
                  betas: tuple[torch.Tensor, torch.Tensor] | None = None):
         self.params, self.kind, self.lr = list(params), kind, lr.double()
         self.flat = flatten(self.params)
+        self.grad = torch.zeros_like(self.flat)
+        self.grad_views = flat_views(self.grad, [p.shape for p in self.params])
         self.betas = tuple(b.double() for b in betas) if betas is not None else None
         self.steps = torch.zeros_like(self.lr)  # per member: a member that joins later starts its own count
         self.lr_scale = torch.ones_like(self.lr)  # a learning-rate schedule's factor per member
@@ -67,10 +69,12 @@ class StackedOptimizer:
 
     @torch.no_grad()
     def step(self) -> None:
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-        grad = torch.cat([g.reshape(g.shape[0], -1) for g in grads], dim=1)  # as ``flat`` is laid out
+        views, grads = zip(*[(v, p.grad) for v, p in zip(self.grad_views, self.params) if p.grad is not None])
+        if len(grads) < len(self.params):  # a parameter without a gradient counts as a zero gradient
+            self.grad.zero_()
+        torch._foreach_copy_(views, grads)  # one operation for all (laid out as ``flat`` is)
         self.steps += 1
-        {"adam": self._adam, "rmsprop": self._rmsprop, "sgd": self._sgd}[self.kind](self.flat, grad)
+        {"adam": self._adam, "rmsprop": self._rmsprop, "sgd": self._sgd}[self.kind](self.flat, self.grad)
 
     def _column(self, values: torch.Tensor) -> torch.Tensor:
         """Per-member values [K] as a column [K, 1] of the parameters' dtype (computed in float64 first)."""
@@ -81,15 +85,17 @@ class StackedOptimizer:
             self.state = {"exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)}
         if self.hyper is None:
             b1, b2 = self.betas
-            self.hyper = (self._column(1 - b1), self._column(b2), self._column(1 - b2))
-        one_minus_b1, b2, one_minus_b2 = self.hyper
+            self.hyper = (self._column(1 - b1), self._column(b2), self._column(1 - b2), torch.stack(self.betas))
+        one_minus_b1, b2, one_minus_b2, betas = self.hyper
         m, v = self.state["exp_avg"], self.state["exp_avg_sq"]
         # the order of torch's own Adam (foreach and fused alike), so rounding matches it
         m.lerp_(g, one_minus_b1)
         v.mul_(b2).addcmul_(one_minus_b2 * g, g)
-        # bias corrections in float64, as torch computes them from Python floats
-        step_size = self._column(self.current_lr() / (1 - self.betas[0] ** self.steps))
-        denom = v.sqrt().div_(self._column((1 - self.betas[1] ** self.steps).sqrt())).add_(EPS)
+        # bias corrections in float64, as torch computes them from Python floats (both at once: [2, K])
+        correction1, correction2 = (1 - betas ** self.steps).unbind()
+        step_size, correction2_sqrt = (torch.stack((self.current_lr() / correction1, correction2.sqrt()), dim=1)
+                                       .to(p.dtype).split(1, dim=1))
+        denom = v.sqrt().div_(correction2_sqrt).add_(EPS)
         p.addcdiv_(m * step_size, denom, value=-1.0)
 
     def _rmsprop(self, p: torch.Tensor, g: torch.Tensor) -> None:

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from .linear import batch_linear_layers
+
 
 def flat_views(flat: torch.Tensor, shapes: list[torch.Size]) -> list[torch.Tensor]:
     """Views of ``flat`` [K, N] shaped [K, ...] each (``shapes`` include K), in order along N."""
@@ -46,6 +48,7 @@ class Stacked:
         self.params = {k: v.detach().requires_grad_(True) for k, v in params.items()}
         self.buffers = buffers
         self.template = copy.deepcopy(modules[0]).to("meta")  # the class and its Python attributes only
+        batch_linear_layers(self.template)  # one baddbmm per layer rather than vmap's generic matmul rule
         self.size = len(modules)
 
     def _call(self, x: torch.Tensor, part: str | None, shared: bool) -> torch.Tensor:

@@ -140,15 +140,14 @@ class PopulationTrainer:
             self.G_ema_flat.lerp_(self.opt_g.flat, (1 - decay).to(self.G_ema_flat.dtype).view(-1, 1))
         self.ema_updates += 1
         self.finite &= torch.isfinite(loss_d) & torch.isfinite(loss_g)
-        self.last_losses = (loss_d.detach(), loss_g.detach())  # a retired member's reason quotes them
+        self.last_losses = (loss_d, loss_g)  # (detached by the step) a retired member's reason quotes them
         self.ages = [a + 1 for a in self.ages]
         self.steps += 1
         if self.steps % loop.CHECK_EVERY == 0:
             self.retire_diverged()
         keep = self.alive & self.finite
         # retired members' numbers never reach the loop's guard, which would end every member
-        return {k: torch.where(keep, v, torch.zeros_like(v)) for k, v in {"loss_d": loss_d, "loss_g": loss_g,
-                                                                            **logs}.items()}
+        return {k: torch.where(keep, v, 0.0) for k, v in {"loss_d": loss_d, "loss_g": loss_g, **logs}.items()}
 
     def retire_diverged(self) -> None:
         """Members whose losses went NaN or inf since the last check end here, each with its reason."""
