@@ -1,42 +1,36 @@
 """Checkpoints on disk: the one file name, atomic saves, safe loads, and the RNG state they carry.
 
-Imports nothing from gan_core but its errors, so anything that saves state can use it.
+Imports nothing from gan_core but its errors and disk writes, so anything that saves state can use it.
 """
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .errors import CheckpointError, StorageError
+from . import disk
+from .errors import CheckpointError
 
 FILE = "checkpoint.pt"  # the name in run folders, Tune checkpoints and MLflow artifacts
 # Budget keys a resumed run may extend; any other change would make the checkpoint a different run.
 EXTENDABLE = ("epochs", "max_steps", "eval_every_epochs", "eval_every_steps", "inception_samples", "device")
 
 
-def save(state: dict[str, Any], path: str | Path) -> Path:
-    """Write ``state`` to ``path`` through a temporary file, so a reader never sees half of it."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    buffer = io.BytesIO()  # serialized in memory: torch's own file writer reports a full disk as an opaque RuntimeError
+def serialize(state: dict[str, Any]) -> bytes:
+    """``state`` as a checkpoint file's bytes: serialized in memory, since torch's own file writer reports a
+    full disk as an opaque RuntimeError."""
+    buffer = io.BytesIO()
     torch.save(state, buffer)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(buffer.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())  # on disk before the rename, so a crash never leaves a torn checkpoint
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)  # give the space back; the previous checkpoint at ``path`` is untouched
-        reason = err.strerror or type(err).__name__
-        kept = "; the previous checkpoint there is kept" if path.exists() else ""
-        raise StorageError(f"cannot write {path}: {reason}{kept}") from None
-    return path
+    return buffer.getvalue()
+
+
+def save(state: dict[str, Any], path: str | Path) -> Path:
+    """Write ``state`` to ``path`` through a temporary file, so a reader never sees half of it; a full disk
+    raises one StorageError naming the path, and the previous checkpoint there is kept."""
+    return disk.replace(path, serialize(state), what="checkpoint")
 
 
 def read(path: str | Path) -> dict[str, Any]:

@@ -1,15 +1,13 @@
 """gan_core.train: one run without Ray, its reports written to a folder."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from . import checkpoint, loop, registry
+from . import checkpoint, loop, registry, run_folder
 from .errors import CheckpointError
 from .gan_model import load_base
 from .gan_trainer import schedule
-from .images import save_grid
 from .population.pbt import Replay
 
 
@@ -29,9 +27,9 @@ def train(method: str, config: dict | None = None, *, out_dir: str | Path | None
           schedule_of: list | None = None) -> dict[str, Any]:
     """Train one run of ``method`` (or a sampler job) and return its final metrics.
 
-    With ``out_dir``, each evaluation writes checkpoint.pt, samples/step_<N>.png and a line of
-    metrics.jsonl there; ``resume=True`` continues from that checkpoint. ``snapshots=True`` also
-    keeps each report's generator(s) as generators/step_<N>.pt. A sampler job loads its
+    With ``out_dir``, each evaluation writes samples/step_<N>.png, a line of metrics.jsonl and then
+    checkpoint.pt there (``run_folder``); ``resume=True`` continues from that checkpoint. ``snapshots=True``
+    also keeps each report's generator(s) as generators/step_<N>.pt. A sampler job loads its
     ``base`` run from config (run id, method champion or checkpoint) unless ``base`` is given.
     ``on_report(metrics, state, samples_u8)`` sees every report too (benchmarks, notebooks).
     ``schedule_of`` [(step, {key: value}), ...] changes hyperparameters at those steps: a PBT member's
@@ -40,6 +38,8 @@ def train(method: str, config: dict | None = None, *, out_dir: str | Path | None
     job, config = registry.resolve(method, config)
     out = Path(out_dir) if out_dir is not None else None
     state = resume_state(out, method, config) if resume else None
+    if state is not None:
+        run_folder.rewind(out, int(state["step"]))
     if base is None and config.get("base"):
         base = load_base(config["base"])[1]
     trainer = registry.build_trainer(job, config, base)
@@ -52,13 +52,10 @@ def train(method: str, config: dict | None = None, *, out_dir: str | Path | None
         if out is None:
             return
         out.mkdir(parents=True, exist_ok=True)
-        checkpoint.save(ckpt, out / checkpoint.FILE)
-        save_grid(samples_u8, out / "samples" / f"step_{metrics['step']:07d}.png")
+        run_folder.write_report(out, metrics, samples_u8)
         if snapshots:  # the served generator, and the raw one when it is an average
             keep = {k: ckpt[k] for k in ("method", "config", "generator", "generator_raw", "step") if k in ckpt}
-            (out / "generators").mkdir(exist_ok=True)
             checkpoint.save(keep, out / "generators" / f"step_{metrics['step']:07d}.pt")
-        with open(out / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(metrics) + "\n")
+        checkpoint.save(ckpt, out / checkpoint.FILE)  # last: it commits the report
 
     return loop.drive(trainer, report=report, resume=state, progress=progress)

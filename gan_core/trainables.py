@@ -10,7 +10,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from . import checkpoint, loop, registry
+from . import checkpoint, disk, loop, registry
 from .device import pick_device
 from .population.run import tracked_state
 from .population.pbt import Range
@@ -78,7 +78,7 @@ def population(config: dict) -> None:
         with tempfile.TemporaryDirectory() as folder:
             for k, member in enumerate(state["members"]):
                 checkpoint.save(member, Path(folder) / f"{k:03d}.pt")
-            (Path(folder) / "population.json").write_text(json.dumps(tracked_state(state)))
+            disk.replace(Path(folder) / "population.json", json.dumps(tracked_state(state)).encode())
             tune.report({"members_active": sum(state["active"]), "ids": ",".join(state["ids"])},
                         checkpoint=tune.Checkpoint.from_directory(folder))
 

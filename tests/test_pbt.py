@@ -166,9 +166,9 @@ def test_the_coordinator_tags_parents_and_saves_a_members_schedule(tmp_path):
                    study_name="study-pbt", signature_of=lambda c: "one")
     coordinator = Coordinator(options, sweep_run, methods.get("san"))
     (a, config_a), (b, _) = coordinator.take("p0", None, 2)
-    from gan_core.population.serve import png
+    from gan_core.images import grid_png
 
-    grid = png(torch.zeros(4, 784, dtype=torch.uint8))
+    grid = grid_png(torch.zeros(4, 784, dtype=torch.uint8))
     decisions = coordinator.judge("p0", [
         {"member_id": a, "index": 1, "grid": grid, "state": None, "parent": b,
          "metrics": {"fid_mnist": 50.0, "member_step": 10, "final": False, "hp_lr_d": 2e-4}},

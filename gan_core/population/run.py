@@ -11,16 +11,16 @@ about a GAN configuration); with K configs each member is its own run.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 from pathlib import Path
 from typing import Any
 
-from .. import checkpoint, cost, loop, registry
+from .. import checkpoint, cost, disk, loop, registry, run_folder
 from ..device import pick_device
 from ..errors import CheckpointError, ConfigError
 from ..gan_trainer import schedule
-from ..images import save_grid
 from .members import check_method, check_together
 from .pbt import PBT
 from .trainer import PopulationTrainer
@@ -95,6 +95,8 @@ def train_population(method: str, config: dict[str, Any] | list[dict[str, Any]],
     state = resume_state(out, configs) if resume and out is not None else None
     if resume and out is None:
         raise CheckpointError("nothing to resume: no run folder given")
+    for k in range(len(configs) if state is not None else 0):
+        run_folder.rewind(out / MEMBER.format(k), int(state["step"]))
     device = pick_device(configs[0]["device"])
     registry.preflight(configs[0], device)
     trainer = PopulationTrainer(job, configs, device)
@@ -128,21 +130,24 @@ def train_population(method: str, config: dict[str, Any] | list[dict[str, Any]],
         for k, metrics in enumerate(members):
             folder = out / MEMBER.format(k)
             folder.mkdir(parents=True, exist_ok=True)
-            checkpoint.save({**state["members"][k], "step": state["step"], "train_seconds": state["train_seconds"],
-                             "cost": shares.totals[k]}, folder / checkpoint.FILE)
-            save_grid(samples_u8[k], folder / "samples" / f"step_{metrics['step']:07d}.png")
-            with open(folder / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(metrics) + "\n")
-        (out / "population.json").write_text(json.dumps({"method": method, "configs": configs,
-                                                         "population": tracked_state(state)}, indent=1))
+            run_folder.write_report(folder, metrics, samples_u8[k])
+        # last, together: every member's checkpoint and the population's state commit the report; a write
+        # that fails replaces none of them (so the disk needs room for two of each member's checkpoints)
+        files = ((out / MEMBER.format(k) / checkpoint.FILE, checkpoint.serialize(
+            {**member, "step": state["step"], "train_seconds": state["train_seconds"], "cost": shares.totals[k]}))
+            for k, member in enumerate(state["members"]))
+        index = {"method": method, "configs": configs, "population": tracked_state(state)}
+        shared = [(out / "population.json", json.dumps(index, indent=1).encode())]
         if pbt is not None:
-            (out / "pbt.json").write_text(json.dumps(pbt.state(), indent=1))
+            shared.append((out / "pbt.json", json.dumps(pbt.state(), indent=1).encode()))
+        disk.replace_all(itertools.chain(files, shared), what="checkpoint")
 
     finals = loop.drive(trainer, report=report, resume=state, progress=progress)
     if out is not None:
-        (out / "spread.json").write_text(json.dumps(spread(finals), indent=1))
+        disk.replace(out / "spread.json", json.dumps(spread(finals), indent=1).encode())
         if pbt is not None:
-            (out / "champion_schedule.json").write_text(json.dumps(champion_schedule(method, finals, pbt), indent=1))
+            disk.replace(out / "champion_schedule.json",
+                         json.dumps(champion_schedule(method, finals, pbt), indent=1).encode())
     return finals
 
 

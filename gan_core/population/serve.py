@@ -18,22 +18,15 @@ of its signature is left to take, it ends the group and takes the next one.
 """
 from __future__ import annotations
 
-import io
 import sys
 from typing import Any, Callable
 
 import torch
 
 from .. import cost, loop
-from ..images import grid_image
+from ..images import grid_png
 from .pbt import PBT
 from .trainer import PopulationTrainer
-
-
-def png(samples_u8: torch.Tensor) -> bytes:
-    buffer = io.BytesIO()
-    grid_image(samples_u8).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 class _GroupDone(Exception):
@@ -87,7 +80,7 @@ def serve(method, device: torch.device, *, slots: int, take: Callable, judge: Ca
                     parents[e.member] = ids[e.donor]
                     metrics[e.member]["pbt_exploit_seconds"] = pbt.exploit_seconds[-1]
             spent = cost.share(meter.lap(), sum(active))  # the active members trained this interval together
-            reports = [{"member_id": ids[k], "slot": k, "spent": spent, "grid": png(grids[k]),
+            reports = [{"member_id": ids[k], "slot": k, "spent": spent, "grid": grid_png(grids[k]),
                         "metrics": {**metrics[k], **cost.counts(trainer.ages[k], trainer.images_per_step)},
                         "index": trainer.ages[k] // trainer.eval_every,
                         "state": state["members"][k] if metrics[k].get("final") else None,

@@ -10,7 +10,7 @@ import math
 import time
 from pathlib import Path
 
-from .. import ranking, tracking
+from .. import disk, ranking, tracking
 from ..sampling.jobs import JOBS
 from . import figures
 from .leaderboard import label, leaderboard, totals_line
@@ -61,8 +61,7 @@ def write_report(target: str, *, tracking_uri: str | None = None, out: str | Pat
                   importance=tracking.artifact_bytes(uri, study.parent.run_id, "optuna/importance.png"),
                   lineage=_lineage(study))
     path = Path(out) if out else Path("runs") / f"{study.sweep}-report.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page)
+    disk.replace(path, page.encode(), what="report")
     if log:
         tracking.log_file(uri, study.parent.run_id, path, REPORT_FOLDER)
     return path

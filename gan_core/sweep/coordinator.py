@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image
 
-from .. import checkpoint, cost, tracking
+from .. import checkpoint, cost, disk, tracking
 from .member_search import ENDED, MemberSearch
 
 SCHEDULE = "schedule.json"  # beside a PBT member's checkpoint
@@ -109,8 +109,8 @@ class Coordinator:
                 checkpoint.save({**report["state"], "step": int(metrics["member_step"])},
                                 Path(folder) / checkpoint.FILE)
                 if report.get("lineage") is not None:  # a PBT member's schedule: gan train --schedule replays it
-                    (Path(folder) / SCHEDULE).write_text(json.dumps({"method": self.method, "member": member_id,
-                                                                     **report["lineage"]}, indent=1))
+                    disk.replace(Path(folder) / SCHEDULE, json.dumps(
+                        {"method": self.method, "member": member_id, **report["lineage"]}, indent=1).encode())
                 self.sweep_run.log_checkpoint(run_id, folder)
             self.sweep_run.end_trial(run_id, "completed", "reached its budget")
             self._progress(member_id, f"completed ({self.search.metric} {value:.4g})")

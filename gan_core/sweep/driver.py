@@ -8,13 +8,11 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from .. import search_space as spaces, tracking, trainables
-from ..interrupt import StudyInterrupted
-from ..tracking.outbox import OutageTooLong
 from . import optuna_search, ray_session
 from .plan import SweepOptions, SweepPlan, make_plan
 from .population_driver import run_population_sweep
 from .results import SweepResult, finish
-from .stopped import OUTAGE, check_interrupted
+from .stopped import check_interrupted, flush_or_stop
 from .tune_callback import MlflowTracker
 
 
@@ -67,8 +65,5 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
     grid = _tuner(plan, trainable, tracker, callbacks or []).fit()
     ray.shutdown()  # the rest talks to MLflow only: let go of Ray (on a cluster this only disconnects)
     check_interrupted(grid, sweep_run, plan.options.num_samples, outage=MlflowTracker.outages.pop(plan.name, None))
-    try:
-        sweep_run.flush(wait=True)  # the ranking below reads the store: everything written first
-    except OutageTooLong as err:
-        raise StudyInterrupted(f"{err}; Tune saved the study in {grid.experiment_path}", status=OUTAGE) from None
+    flush_or_stop(lambda: sweep_run.flush(wait=True), grid.experiment_path)
     return finish(plan, grid, sweep_run)

@@ -19,6 +19,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
+from .. import disk
 from ..search_space import SearchSpace
 from .optuna_search import direction, distributions
 
@@ -143,9 +144,8 @@ class MemberSearch:
 
     # --- persistence -------------------------------------------------------------
     def save(self) -> None:
-        tmp = self.folder / "members.json.tmp"
-        tmp.write_text(json.dumps([asdict(r) for r in self.records.values()], indent=1))
-        tmp.replace(self.folder / "members.json")
+        disk.replace(self.folder / "members.json",
+                     json.dumps([asdict(r) for r in self.records.values()], indent=1).encode())
 
     def _restore(self) -> None:
         """Members back from the registry; ASHA's rungs rebuilt by replaying every recorded report in

@@ -14,12 +14,11 @@ from .. import tracking, trainables
 from ..interrupt import StudyInterrupted
 from ..population import pbt
 from ..population.members import signature_text
-from ..tracking.outbox import OutageTooLong
 from . import ray_session
 from .coordinator import Coordinator
 from .plan import SweepPlan
 from .results import SweepResult, finish_members
-from .stopped import OUTAGE, saved_unfinished
+from .stopped import OUTAGE, flush_or_stop, saved_unfinished
 from .tune_callback import MlflowTracker, OutageWatch
 
 
@@ -106,13 +105,7 @@ def run_population_sweep(plan: SweepPlan, callbacks: list) -> SweepResult:
     if left:
         print(f"{len(left)} member(s) not trained because their population failed ({errors[0] if errors else ''}); "
               f"they end as failed")
-    try:
-        ray.get(coordinator.flush.remote())  # the ranking reads the store: everything written first
-    except ray.exceptions.RayTaskError as err:
-        if not isinstance(err.cause, OutageTooLong):
-            raise
-        ray.shutdown()
-        raise StudyInterrupted(f"{err.cause}; Tune saved the study in {grid.experiment_path}", status=OUTAGE) from None
+    flush_or_stop(lambda: ray.get(coordinator.flush.remote()), grid.experiment_path, on_stop=ray.shutdown)
     records = ray.get(coordinator.records.remote())
     ray.shutdown()
     return finish_members(plan, records, sweep_run, grid.experiment_path, coordinator_folder(plan))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, Callable
 
 from .. import tracking
 from ..interrupt import StudyInterrupted
+from ..tracking.outbox import OutageTooLong
 
 OUTAGE = 75  # exit status of a study stopped by its tracking server's outage (EX_TEMPFAIL: try again later)
 
@@ -34,3 +36,16 @@ def check_interrupted(grid, sweep_run: tracking.SweepRun, num_samples: int, outa
                                f"{grid.experiment_path}", status=OUTAGE)
     raise StudyInterrupted(f"{started - len(cut)} of {num_samples} trials ended, {len(cut)} cut short "
                            f"(their runs marked KILLED in MLflow); Tune saved the study in {grid.experiment_path}")
+
+
+def flush_or_stop(flush: Callable[[], Any], experiment_path: str, *, on_stop: Callable[[], Any] = lambda: None) -> None:
+    """Before the ranking, which reads the store: ``flush`` writes every kept write. A tracking server still
+    away past the outbox's limit stops the study as Ctrl-C does (exit 75; --resume writes the journal first)."""
+    try:
+        flush()
+    except Exception as err:
+        outage = getattr(err, "cause", err)  # a Ray actor's error carries the actor's own as its cause
+        if not isinstance(outage, OutageTooLong):
+            raise
+        on_stop()
+        raise StudyInterrupted(f"{outage}; Tune saved the study in {experiment_path}", status=OUTAGE) from None

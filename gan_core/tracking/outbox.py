@@ -18,7 +18,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from .. import disk
 from ..errors import TrackingUnavailableError
+from ..images import png
 from .store import health_error
 
 LIMIT_ENV = "GAN_TRACKING_OUTAGE_LIMIT"
@@ -136,8 +138,7 @@ class Outbox:
         payload = self.folder / "payload" / str(self.seq)
         kept = dict(kwargs)
         if "image" in kept and not isinstance(kept["image"], dict):  # a PIL image: kept as its PNG
-            payload.mkdir(parents=True, exist_ok=True)
-            kept["image"].save(payload / "grid.png")
+            disk.replace(payload / "grid.png", png(kept["image"]))
             kept["image"] = {"file": str(payload / "grid.png")}
         if "folder" in kept:  # Tune's checkpoint folder may be gone by the time the server answers
             shutil.copytree(kept["folder"], payload / "folder", dirs_exist_ok=True)
@@ -156,7 +157,5 @@ class Outbox:
             self._save()
 
     def _save(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.journal.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"uri": self.uri, "pending": self.pending, "aliases": self.aliases}))
-        os.replace(tmp, self.journal)
+        disk.replace(self.journal, json.dumps({"uri": self.uri, "pending": self.pending,
+                                               "aliases": self.aliases}).encode(), what="journal")
