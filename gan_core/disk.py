@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from .errors import StorageError
 
@@ -72,7 +72,7 @@ def append_line(path: str | Path, line: str) -> Path:
     return path
 
 
-def keep_lines(path: str | Path, keep) -> int:
+def keep_lines(path: str | Path, keep: Callable[[str], bool]) -> int:
     """Rewrite ``path`` with only its complete lines for which ``keep(line)`` holds (a torn last line goes too);
     the number of lines dropped. Nothing is written when none is."""
     path = Path(path)
