@@ -2,6 +2,7 @@
 
     plan.py           everything checked before Ray starts: options, search space, base run, ASHA's rungs
     driver.py         run_sweep: the Tuner (new or restored) with its searcher, scheduler and callback
+    memory_kill.py    Ray killed a trial worker for memory and Tune aborted: one line, exit 75, --resume
     ray_session.py    joining or starting Ray, finding an experiment to resume, per-trial resources
     optuna_search.py  the only module that knows Optuna: distributions, the TPE searcher, the plots
     tune_callback.py  Tune -> MLflow: a child run per trial, metrics, grids, checkpoints, end status

@@ -8,7 +8,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from .. import search_space as spaces, tracking, trainables
-from . import optuna_search, ray_session
+from . import memory_kill, optuna_search, ray_session
 from .plan import SweepOptions, SweepPlan, make_plan
 from .population_driver import run_population_sweep
 from .results import SweepResult, finish
@@ -62,7 +62,9 @@ def run_sweep(method: str, *, study: str, space: spaces.SearchSpace | None = Non
     sweep_run = tracking.SweepRun.start(plan.uri, method, plan.name,
                                         {} if plan.restore_from else plan.parent_params(resources))
     tracker = MlflowTracker(sweep_run, plan.options.metric)
-    grid = _tuner(plan, trainable, tracker, callbacks or []).fit()
+    path = plan.restore_from[0] if plan.restore_from else f"{plan.storage_uri}/{plan.name}"
+    with memory_kill.stops_study(sweep_run, path):
+        grid = _tuner(plan, trainable, tracker, callbacks or []).fit()
     ray.shutdown()  # the rest talks to MLflow only: let go of Ray (on a cluster this only disconnects)
     check_interrupted(grid, sweep_run, plan.options.num_samples, outage=MlflowTracker.outages.pop(plan.name, None))
     flush_or_stop(lambda: sweep_run.flush(wait=True), grid.experiment_path)
