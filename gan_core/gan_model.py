@@ -43,13 +43,13 @@ class GanModel:
             else tracking.best_linked_run(job, self.run_id, self.tracking_uri)
         if run is None:
             return None
-        return checkpoint.load(tracking.download_checkpoint(run, self.tracking_uri) / checkpoint.FILE, method=job)
+        return tracking.load_checkpoint(run, self.tracking_uri, method=job)
 
 
 def load_run(run_id: str, *, tracking_uri: str | None = None, record: ranking.RunRecord | None = None,
              method: str | None = None) -> GanModel:
     """A tracked GAN run by its id, with its final checkpoint."""
-    state = checkpoint.load(tracking.download_checkpoint(run_id, tracking_uri) / checkpoint.FILE)
+    state = tracking.load_checkpoint(run_id, tracking_uri)
     record = record or tracking.run_record(run_id, tracking_uri)
     return GanModel(frozen_generator(state["generator"]), run_id, method or state["method"], record.metrics,
                     record.params, record.tags.get("best_sampler", "plain"), record.tags.get("best_sampler_run", ""),

@@ -3,6 +3,7 @@ tracked in a temporary SQLite MLflow store, then best_model on its champion."""
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -98,6 +99,16 @@ def test_champion_alias_and_best_model(smoke):
     x = model.sample(10, seed=0)
     assert x.shape == (10, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
     assert (x == model.sample(10, seed=0)).all()
+
+
+def test_loading_a_tracked_checkpoint_leaves_no_copy_behind(smoke, tmp_path, monkeypatch):
+    # Each load downloads the run's checkpoint; the copy must go (a leak once filled a disk).
+    cwd, _ = smoke
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    model = gan_core.best_model("san", tracking_uri=f"sqlite:///{cwd}/mlflow.db")
+    assert model.state["generator"] and list(scratch.iterdir()) == []
 
 
 def test_gan_sample_writes_numbered_pngs(smoke, tmp_path):

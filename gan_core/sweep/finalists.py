@@ -39,7 +39,7 @@ def score_finalists(runs: list[ranking.RunRecord], *, metric: str, count: int, s
         tick = time.perf_counter()
         print(f"Inception fid: finalist {i}/{len(finalists)} (trial {run.tags.get('trial_id', run.run_id)}, "
               f"{metric} {run.metrics[metric]:.3f}) on {samples} samples ...", flush=True)
-        state = checkpoint.load(tracking.download_checkpoint(run.run_id, uri) / checkpoint.FILE)
+        state = tracking.load_checkpoint(run.run_id, uri)
         metrics = score_images(samples_of(state, samples, base, device), "inception", device=str(device),
                                progress=f"finalist {i}/{len(finalists)}: Inception features")
         tracking.log_metrics(run.run_id, {**metrics, "inception_samples": samples},

@@ -17,7 +17,7 @@ their tags, so a resumed sweep continues its runs instead of duplicating them.
 from ..errors import ModelNotFoundError, TrackingUnavailableError
 from ..ranking import RunRecord
 from . import metric_names
-from .runs import (best_linked_run, download_checkpoint, finished_runs, log_metrics, promote_champion,
+from .runs import (best_linked_run, load_checkpoint, finished_runs, log_metrics, promote_champion,
                    record_sampler, run_record)
 from .store import (CHAMPION, CHECKPOINT_ARTIFACT, GENERATOR_RUN, SAMPLES_KEY, check_reachable, client,
                     default_tracking_uri, normalize_uri, numeric_metrics)
@@ -29,5 +29,5 @@ __all__ = ["metric_names", "Study", "history", "load_study", "study_cost", "arti
            "linked_runs", "log_file",
            "ModelNotFoundError", "TrackingUnavailableError", "RunRecord", "SweepRun", "client",
            "default_tracking_uri", "normalize_uri", "check_reachable", "finished_runs", "run_record",
-           "download_checkpoint", "log_metrics", "promote_champion", "record_sampler", "best_linked_run", "numeric_metrics",
+           "load_checkpoint", "log_metrics", "promote_champion", "record_sampler", "best_linked_run", "numeric_metrics",
            "CHAMPION", "CHECKPOINT_ARTIFACT", "GENERATOR_RUN", "SAMPLES_KEY"]

@@ -5,7 +5,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .. import ranking
+from .. import checkpoint, ranking
 from ..errors import ModelNotFoundError
 from ..ranking import RunRecord
 from .metric_names import from_mlflow, to_mlflow
@@ -44,13 +44,15 @@ def log_metrics(run_id: str, metrics: dict[str, float], *, step: int, uri: str |
                                            for k, v in to_mlflow(numeric_metrics(metrics)).items()])
 
 
-def download_checkpoint(run_id: str, uri: str | None = None) -> Path:
+def load_checkpoint(run_id: str, uri: str | None = None, *, method: str | None = None) -> dict:
+    """A tracked run's final checkpoint, loaded into memory; the downloaded copy is removed at once
+    (a leaked copy per call once filled a disk: about 70 MB each)."""
     import mlflow.artifacts  # deferred with MLflow itself (start-up time)
 
-    dest = tempfile.mkdtemp(prefix="gan_ckpt_")
-    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=CHECKPOINT_ARTIFACT,
-                                               dst_path=dest, tracking_uri=str(client(uri).tracking_uri))
-    return Path(path)
+    with tempfile.TemporaryDirectory(prefix="gan_ckpt_") as dest:
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=CHECKPOINT_ARTIFACT,
+                                                   dst_path=dest, tracking_uri=str(client(uri).tracking_uri))
+        return checkpoint.load(Path(path) / checkpoint.FILE, method=method)
 
 
 def promote_champion(method: str, run: RunRecord, metric: str, uri: str | None = None) -> tuple[bool, str]:
