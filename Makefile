@@ -10,6 +10,10 @@ PIP_C := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 # Inception for the finalists.
 SWEEP_ARGS ?= --search-space search_spaces/san_laptop.yaml --num-samples 8 --asha-reduction 2
 
+# Test files run on this many workers, one file per worker at a time (module fixtures run once), each with
+# its share of the cores; TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
+
 .PHONY: venv sweep test clean
 
 $(BIN)/gan: pyproject.toml $(CONSTRAINTS)
@@ -24,7 +28,7 @@ sweep: venv
 	$(BIN)/python sweeps/san_lambda_bs.py $(SWEEP_ARGS)
 
 test: venv
-	$(BIN)/python -m pytest -q --durations=30 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=30 -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache runs mlruns mlflow.db ray_results

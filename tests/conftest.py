@@ -10,6 +10,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
+# Under pytest-xdist each worker (and the Ray workers and subprocesses it starts) gets its share of the cores:
+# two torch processes at full threads on two cores run about ten times slower than one.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _share = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    os.environ.setdefault("OMP_NUM_THREADS", _share)
+    os.environ.setdefault("MKL_NUM_THREADS", _share)
+
 os.environ.setdefault("GAN_DATA_DIR", str(SHARED / "data"))
 os.environ.setdefault("TORCH_HOME", str(SHARED / "torch_home"))
 os.environ.setdefault("GAN_CACHE_DIR", str(ROOT / ".cache" / "test"))
